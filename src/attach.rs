@@ -1,0 +1,457 @@
+//! Choosing how to hook the kernel, and doing it.
+//!
+//! Each attach mode is a table of BPF programs per entry path. `auto` tries
+//! the modes from the cheapest per call to the dearest and takes the first
+//! that loads and attaches in full; an explicitly requested mode that cannot
+//! is an error that says why.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::mem::MaybeUninit;
+use std::path::Path;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+
+use crate::cli::{AttachMode, Cli};
+use crate::error::Error;
+use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
+
+/// Cheapest first: fexit runs one trampoline and needs no pairing map;
+/// kprobe+kretprobe pays for two probes and a map; tracepoint mode puts a
+/// program on every system call of the host to see the ia32 ones.
+const AUTO_ORDER: [AttachMode; 3] = [
+    AttachMode::Fentry,
+    AttachMode::Kprobe,
+    AttachMode::Tracepoint,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryPath {
+    X64Shmget,
+    Ia32Shmget,
+    Ia32Ipc,
+}
+
+impl EntryPath {
+    const ALL: [EntryPath; 3] = [
+        EntryPath::X64Shmget,
+        EntryPath::Ia32Shmget,
+        EntryPath::Ia32Ipc,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryPath::X64Shmget => "x86_64 shmget",
+            EntryPath::Ia32Shmget => "ia32 shmget",
+            EntryPath::Ia32Ipc => "ia32 ipc",
+        }
+    }
+
+    /// The kernel function behind the path, on x86_64.
+    fn kernel_function(self) -> &'static str {
+        match self {
+            EntryPath::X64Shmget => "__x64_sys_shmget",
+            EntryPath::Ia32Shmget => "__ia32_sys_shmget",
+            EntryPath::Ia32Ipc => "__ia32_compat_sys_ipc",
+        }
+    }
+}
+
+/// Programs that together cover some entry paths.
+struct Hook {
+    paths: &'static [EntryPath],
+    programs: &'static [&'static str],
+}
+
+fn hooks(mode: AttachMode) -> &'static [Hook] {
+    use EntryPath::*;
+    match mode {
+        AttachMode::Kprobe => &[
+            Hook {
+                paths: &[X64Shmget],
+                programs: &["kprobe_x64_shmget", "kretprobe_x64_shmget"],
+            },
+            Hook {
+                paths: &[Ia32Shmget],
+                programs: &["kprobe_ia32_shmget", "kretprobe_ia32_shmget"],
+            },
+            Hook {
+                paths: &[Ia32Ipc],
+                programs: &["kprobe_ia32_ipc", "kretprobe_ia32_ipc"],
+            },
+        ],
+        AttachMode::Fentry => &[
+            Hook {
+                paths: &[X64Shmget],
+                programs: &["fexit_x64_shmget"],
+            },
+            Hook {
+                paths: &[Ia32Shmget],
+                programs: &["fexit_ia32_shmget"],
+            },
+            Hook {
+                paths: &[Ia32Ipc],
+                programs: &["fexit_ia32_ipc"],
+            },
+        ],
+        AttachMode::Tracepoint => &[
+            Hook {
+                paths: &[X64Shmget],
+                programs: &["tp_x64_shmget_enter", "tp_x64_shmget_exit"],
+            },
+            Hook {
+                paths: &[Ia32Shmget, Ia32Ipc],
+                programs: &["tp_ia32_enter", "tp_ia32_exit"],
+            },
+        ],
+        AttachMode::Auto => &[],
+    }
+}
+
+/// What this kernel offers, read once before any mode is tried.
+struct KernelInfo {
+    /// Entry paths whose kernel functions exist (ia32 ones only with
+    /// CONFIG_IA32_EMULATION).
+    paths: Vec<EntryPath>,
+    kprobe_pmu: bool,
+    lockdown: Option<String>,
+}
+
+impl KernelInfo {
+    fn probe() -> KernelInfo {
+        let mut paths = kernel_functions_present();
+        // The x86_64 path always exists; its symbol can be hidden from us.
+        if !paths.contains(&EntryPath::X64Shmget) {
+            paths.insert(0, EntryPath::X64Shmget);
+        }
+        KernelInfo {
+            paths,
+            kprobe_pmu: Path::new("/sys/bus/event_source/devices/kprobe/type").exists(),
+            lockdown: fs::read_to_string("/sys/kernel/security/lockdown")
+                .ok()
+                .and_then(|s| {
+                    let active = s.split_whitespace().find(|w| w.starts_with('['))?;
+                    Some(active.trim_matches(['[', ']']).to_string()).filter(|m| m != "none")
+                }),
+        }
+    }
+}
+
+fn kernel_functions_present() -> Vec<EntryPath> {
+    let Ok(file) = fs::File::open("/proc/kallsyms") else {
+        return vec![];
+    };
+    let mut found = vec![];
+    for line in BufReader::new(file).lines().map_while(Result::ok) {
+        let Some(symbol) = line.split_whitespace().nth(2) else {
+            continue;
+        };
+        if let Some(path) = EntryPath::ALL
+            .iter()
+            .find(|p| p.kernel_function() == symbol)
+        {
+            if !found.contains(path) {
+                found.push(*path);
+            }
+        }
+    }
+    found.sort_by_key(|p| EntryPath::ALL.iter().position(|q| q == p));
+    found
+}
+
+/// A loaded, attached BPF object.
+pub struct Tracer {
+    pub skel: ShmgetTraceSkel<'static>,
+    links: Vec<Link>,
+    pub mode: AttachMode,
+    pub covered: Vec<EntryPath>,
+}
+
+impl Tracer {
+    /// `x86_64 shmget, ia32 shmget, ia32 ipc`
+    pub fn coverage(&self) -> String {
+        let mut text = self
+            .covered
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !self.covered.iter().any(|p| *p != EntryPath::X64Shmget) {
+            text.push_str(" (this kernel has no ia32 system calls)");
+        }
+        text
+    }
+
+    /// Stops new events; what is in the ring buffer stays readable.
+    pub fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    /// Events dropped in the kernel so far, all reasons, all CPUs.
+    pub fn lost(&self) -> Result<u64, Error> {
+        let lost = &self.skel.maps.lost;
+        let mut total = 0u64;
+        for reason in 0..lost.max_entries() {
+            let per_cpu = lost
+                .lookup_percpu(&reason.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|source| Error::Bpf {
+                    context: "reading the lost-event counters",
+                    source,
+                })?
+                .unwrap_or_default();
+            total += per_cpu
+                .iter()
+                .filter_map(|bytes| bytes.get(..8)?.try_into().ok().map(u64::from_ne_bytes))
+                .sum::<u64>();
+        }
+        Ok(total)
+    }
+}
+
+pub fn start(cli: &Cli) -> Result<Tracer, Error> {
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(Error::NoBtf);
+    }
+    if !has_bpf_privileges() {
+        return Err(Error::Privileges);
+    }
+    let kernel = KernelInfo::probe();
+    let candidates: &[AttachMode] = match cli.attach {
+        AttachMode::Auto => &AUTO_ORDER,
+        _ => std::slice::from_ref(&cli.attach),
+    };
+    let mut reasons = vec![];
+    for &mode in candidates {
+        match try_mode(mode, cli, &kernel) {
+            Ok(tracer) => {
+                if cli.verbose {
+                    eprintln!("shmget-trace: {}: used", mode.name());
+                }
+                return Ok(tracer);
+            }
+            Err(reason) => {
+                if cli.verbose {
+                    eprintln!("shmget-trace: {}: not used: {reason}", mode.name());
+                }
+                reasons.push(format!("{}: {reason}", mode.name()));
+            }
+        }
+    }
+    match cli.attach {
+        AttachMode::Auto => Err(Error::NoUsableHook(reasons.join("; "))),
+        mode => Err(Error::ModeUnavailable {
+            mode: mode.name(),
+            reason: reasons
+                .join("; ")
+                .trim_start_matches(&format!("{}: ", mode.name()))
+                .to_string(),
+        }),
+    }
+}
+
+fn try_mode(mode: AttachMode, cli: &Cli, kernel: &KernelInfo) -> Result<Tracer, String> {
+    match mode {
+        AttachMode::Kprobe if !kernel.kprobe_pmu => {
+            return Err(
+                "the kernel has no kprobes (no kprobe PMU: CONFIG_KPROBES is not set)".into(),
+            )
+        }
+        AttachMode::Tracepoint => ensure_tracefs()?,
+        _ => {}
+    }
+    // Probes on missing functions cannot load (fentry) or attach (kprobe).
+    let selected: Vec<&Hook> = hooks(mode)
+        .iter()
+        .filter(|hook| {
+            mode == AttachMode::Tracepoint || hook.paths.iter().all(|p| kernel.paths.contains(p))
+        })
+        .collect();
+    let wanted = |name: &str| selected.iter().any(|hook| hook.programs.contains(&name));
+
+    // The skeleton borrows its object storage for its whole life; a mode
+    // that fails is dropped and the next one gets fresh storage. Leaking
+    // the few bytes of each is simpler than threading lifetimes through
+    // the retries.
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open_skel = ShmgetTraceSkelBuilder::default()
+        .open(storage)
+        .map_err(|e| format!("opening the BPF object failed: {e}"))?;
+    configure(&mut open_skel, cli)?;
+    for mut prog in open_skel.open_object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        prog.set_autoload(wanted(&name));
+    }
+    let skel = open_skel
+        .load()
+        .map_err(|e| load_failure(mode, &e, kernel))?;
+
+    let mut links = vec![];
+    for prog in skel.object().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        if !wanted(&name) {
+            continue;
+        }
+        let link = prog
+            .attach()
+            .map_err(|e| format!("attaching {name} failed: {e}"))?;
+        links.push(link);
+    }
+    let covered = EntryPath::ALL
+        .into_iter()
+        .filter(|p| kernel.paths.contains(p) && selected.iter().any(|h| h.paths.contains(p)))
+        .collect();
+    Ok(Tracer {
+        skel,
+        links,
+        mode,
+        covered,
+    })
+}
+
+/// Filters and the ring buffer size go into the object before load.
+fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, cli: &Cli) -> Result<(), String> {
+    open_skel
+        .maps
+        .events
+        .set_max_entries(cli.ringbuf_size)
+        .map_err(|e| format!("sizing the ring buffer failed: {e}"))?;
+    let rodata = open_skel
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .ok_or("the BPF object has no read-only data section")?;
+    rodata.filter_pid = cli.pid.unwrap_or(0);
+    rodata.filter_tid = cli.tid.unwrap_or(0);
+    if let Some(uid) = cli.uid {
+        rodata.filter_uid_on = true;
+        rodata.filter_uid = uid;
+    }
+    if let Some(key) = cli.key {
+        rodata.filter_key_on = true;
+        rodata.filter_key = key;
+    }
+    if let Some(name) = &cli.name {
+        rodata.filter_comm_on = true;
+        for (slot, byte) in rodata.filter_comm.iter_mut().zip(name.bytes()) {
+            *slot = byte as i8;
+        }
+    }
+    rodata.failed_only = cli.failed;
+    Ok(())
+}
+
+fn load_failure(mode: AttachMode, err: &libbpf_rs::Error, kernel: &KernelInfo) -> String {
+    let refused = err.kind() == libbpf_rs::ErrorKind::PermissionDenied;
+    let lockdown = match &kernel.lockdown {
+        Some(level) => format!("; kernel lockdown is '{level}'"),
+        None => String::new(),
+    };
+    match mode {
+        AttachMode::Fentry if refused => format!(
+            "the kernel refused to load fentry/fexit programs (EPERM{lockdown}; \
+             BPF trampolines are not allowed here)"
+        ),
+        _ => format!("loading the BPF programs failed: {err}{lockdown} (-v shows libbpf's log)"),
+    }
+}
+
+/// The syscalls:* tracepoints are found through tracefs, which libbpf does
+/// not mount. When it is not mounted, mount it in a mount namespace of our
+/// own: the host's mounts stay as they were, and it goes when we do.
+fn ensure_tracefs() -> Result<(), String> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+
+    const TRACEFS: &str = "/sys/kernel/tracing";
+    if Path::new("/sys/kernel/tracing/events").exists()
+        || Path::new("/sys/kernel/debug/tracing/events").exists()
+    {
+        return Ok(());
+    }
+    let failed = |what: &str, e: nix::Error| {
+        format!(
+            "tracefs is not mounted and {what} failed ({e}); mount it with \
+             `mount -t tracefs nodev {TRACEFS}` or run with CAP_SYS_ADMIN"
+        )
+    };
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| failed("making a private mount namespace", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| failed("making mounts private", e))?;
+    mount(
+        Some("nodev"),
+        TRACEFS,
+        Some("tracefs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| failed("mounting it", e))?;
+    Ok(())
+}
+
+/// CAP_BPF with CAP_PERFMON, or CAP_SYS_ADMIN, in the effective set.
+fn has_bpf_privileges() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let Some(effective) = fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+    else {
+        return true; // cannot tell: let the kernel decide
+    };
+    let has = |cap: u32| effective & (1u64 << cap) != 0;
+    (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every program named in the mode tables exists in the BPF object, and
+    /// every program in the object belongs to exactly one mode.
+    #[test]
+    fn mode_tables_match_the_bpf_object() {
+        let storage = Box::leak(Box::new(MaybeUninit::uninit()));
+        let open_skel = ShmgetTraceSkelBuilder::default()
+            .open(storage)
+            .expect("open skeleton");
+        let mut in_object: Vec<String> = open_skel
+            .open_object()
+            .progs()
+            .map(|p| p.name().to_string_lossy().into_owned())
+            .collect();
+        let mut in_tables: Vec<String> = AUTO_ORDER
+            .iter()
+            .flat_map(|m| {
+                hooks(*m)
+                    .iter()
+                    .flat_map(|h| h.programs.iter().map(|p| p.to_string()))
+            })
+            .collect();
+        in_object.sort();
+        in_tables.sort();
+        assert_eq!(in_object, in_tables);
+        for mode in AUTO_ORDER {
+            let mut paths: Vec<EntryPath> = hooks(mode)
+                .iter()
+                .flat_map(|h| h.paths.iter().copied())
+                .collect();
+            paths.dedup();
+            assert_eq!(
+                paths,
+                EntryPath::ALL,
+                "{mode:?} covers every entry path once"
+            );
+        }
+    }
+}

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Every System V shmget on the host, whichever way it enters the kernel.
+ *
+ * Three attach modes read the arguments differently and share everything
+ * else: the filters (wanted), the per-thread pairing of entry and return
+ * (stash/unstash) and the one function that writes an event (emit).
+ *   kprobe:     k(ret)probes on the x86_64 and ia32 shmget entries and the
+ *               ia32 ipc() entry;
+ *   fentry:     fexit on the same three functions (arguments and return
+ *               value in one call, no pairing);
+ *   tracepoint: syscalls:sys_{enter,exit}_shmget for x86_64, which never
+ *               fire for compat calls, plus tp_btf sys_{enter,exit} for the
+ *               two ia32 paths.
+ * Userspace turns off (autoload) the programs of the modes it does not use.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "shmget_trace.h"
+
+/* include/uapi/linux/ipc.h: the ipc() call number of shmget; the high 16 bits
+ * of the call word carry a version that shmget ignores. */
+#define IPCCALL_SHMGET 23
+/* arch/x86/entry/syscalls/syscall_32.tbl */
+#define IA32_NR_IPC 117
+#define IA32_NR_SHMGET 395
+/* arch/x86/include/asm/thread_info.h: set while a task runs a 32-bit syscall */
+#define TS_COMPAT 0x0002
+
+/* Filters, set by userspace before load; 0/false means "no filter". */
+const volatile __u32 filter_pid = 0;
+const volatile __u32 filter_tid = 0;
+const volatile bool filter_uid_on = false;
+const volatile __u32 filter_uid = 0;
+const volatile bool filter_key_on = false;
+const volatile __s32 filter_key = 0;
+const volatile bool filter_comm_on = false;
+const volatile char filter_comm[TASK_COMM_LEN] = {};
+const volatile bool failed_only = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024); /* userspace sets the real size */
+} events SEC(".maps");
+
+/* Arguments seen at entry, keyed by pid_tgid, until the return hook. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, struct shm_args);
+} inflight SEC(".maps");
+
+/* Events dropped in the kernel, per reason; per-CPU so that a flood does not
+ * contend on one counter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOST_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* Unused at run time: puts struct shm_event into the object's BTF, so the
+ * skeleton generates its Rust type. */
+struct shm_event shm_event_btf_anchor = {};
+
+static __always_inline void count_lost(__u32 reason)
+{
+	__u64 *count = bpf_map_lookup_elem(&lost, &reason);
+
+	if (count)
+		*count += 1;
+}
+
+static __always_inline bool comm_matches(void)
+{
+	char comm[TASK_COMM_LEN];
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (comm[i] != filter_comm[i])
+			return false;
+		if (comm[i] == '\0')
+			break;
+	}
+	return true;
+}
+
+static __always_inline bool wanted(__s32 key)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (filter_pid && (__u32)(pid_tgid >> 32) != filter_pid)
+		return false;
+	if (filter_tid && (__u32)pid_tgid != filter_tid)
+		return false;
+	if (filter_uid_on && (__u32)bpf_get_current_uid_gid() != filter_uid)
+		return false;
+	if (filter_key_on && key != filter_key)
+		return false;
+	if (filter_comm_on && !comm_matches())
+		return false;
+	return true;
+}
+
+static __always_inline int emit(const struct shm_args *args, long ret)
+{
+	struct task_struct *task;
+	struct shm_event *event;
+	__u64 pid_tgid, uid_gid;
+
+	if (failed_only && ret >= 0)
+		return 0;
+	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count_lost(LOST_RINGBUF_FULL);
+		return 0;
+	}
+	pid_tgid = bpf_get_current_pid_tgid();
+	uid_gid = bpf_get_current_uid_gid();
+	task = (struct task_struct *)bpf_get_current_task();
+
+	event->boot_ns = bpf_ktime_get_boot_ns();
+	event->cgroup_id = bpf_get_current_cgroup_id();
+	event->ret = ret;
+	event->args = *args;
+	event->pid = pid_tgid >> 32;
+	event->tid = (__u32)pid_tgid;
+	event->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	event->uid = (__u32)uid_gid;
+	event->gid = uid_gid >> 32;
+	bpf_get_current_comm(event->comm, sizeof(event->comm));
+	bpf_ringbuf_submit(event, 0);
+	return 0;
+}
+
+/* Entry half of a pair: keep the arguments until the call returns. */
+static __always_inline int stash(const struct shm_args *args)
+{
+	__u64 pid_tgid;
+
+	if (!wanted(args->key))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&inflight, &pid_tgid, args, BPF_ANY))
+		count_lost(LOST_UNPAIRED);
+	return 0;
+}
+
+/* Return half of a pair; nothing stashed means filtered out at entry. */
+static __always_inline int unstash(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct shm_args *args;
+
+	args = bpf_map_lookup_elem(&inflight, &pid_tgid);
+	if (!args)
+		return 0;
+	emit(args, ret);
+	bpf_map_delete_elem(&inflight, &pid_tgid);
+	return 0;
+}
+
+/* Arguments and return value at once (fexit). */
+static __always_inline int complete(const struct shm_args *args, long ret)
+{
+	if (!wanted(args->key))
+		return 0;
+	return emit(args, ret);
+}
+
+static __always_inline bool in_compat_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+}
+
+/* Register conventions, from the user registers the syscall entry saved:
+ *   x86_64 shmget:  di=key si=size dx=shmflg
+ *   ia32 shmget:    bx=key cx=size dx=shmflg
+ *   ia32 ipc():     bx=call cx=key dx=size si=shmflg
+ * ia32 sizes are 32 bits wide. Each reader returns false for an ipc() call
+ * that is not SHMGET. */
+static __always_inline void x64_shmget_args(struct shm_args *args, const struct pt_regs *regs)
+{
+	args->key = BPF_CORE_READ(regs, di);
+	args->size = BPF_CORE_READ(regs, si);
+	args->shmflg = BPF_CORE_READ(regs, dx);
+	args->abi = ABI_X86_64;
+	args->call = CALL_SHMGET;
+}
+
+static __always_inline void ia32_shmget_args(struct shm_args *args, const struct pt_regs *regs)
+{
+	args->key = BPF_CORE_READ(regs, bx);
+	args->size = (__u32)BPF_CORE_READ(regs, cx);
+	args->shmflg = BPF_CORE_READ(regs, dx);
+	args->abi = ABI_IA32;
+	args->call = CALL_SHMGET;
+}
+
+static __always_inline bool ia32_ipc_args(struct shm_args *args, const struct pt_regs *regs)
+{
+	if ((BPF_CORE_READ(regs, bx) & 0xffff) != IPCCALL_SHMGET)
+		return false;
+	args->key = BPF_CORE_READ(regs, cx);
+	args->size = (__u32)BPF_CORE_READ(regs, dx);
+	args->shmflg = BPF_CORE_READ(regs, si);
+	args->abi = ABI_IA32;
+	args->call = CALL_IPC;
+	return true;
+}
+
+/* ---- kprobe mode ---- */
+
+SEC("ksyscall/shmget")
+int BPF_KSYSCALL(kprobe_x64_shmget, int key, size_t size, int shmflg)
+{
+	struct shm_args args = {
+		.size = size, .key = key, .shmflg = shmflg,
+		.abi = ABI_X86_64, .call = CALL_SHMGET,
+	};
+
+	return stash(&args);
+}
+
+SEC("kretsyscall/shmget")
+int BPF_KRETPROBE(kretprobe_x64_shmget, long ret)
+{
+	return unstash(ret);
+}
+
+SEC("kprobe/__ia32_sys_shmget")
+int BPF_KPROBE(kprobe_ia32_shmget, const struct pt_regs *regs)
+{
+	struct shm_args args = {};
+
+	ia32_shmget_args(&args, regs);
+	return stash(&args);
+}
+
+SEC("kretprobe/__ia32_sys_shmget")
+int BPF_KRETPROBE(kretprobe_ia32_shmget, long ret)
+{
+	return unstash(ret);
+}
+
+SEC("kprobe/__ia32_compat_sys_ipc")
+int BPF_KPROBE(kprobe_ia32_ipc, const struct pt_regs *regs)
+{
+	struct shm_args args = {};
+
+	if (!ia32_ipc_args(&args, regs))
+		return 0;
+	return stash(&args);
+}
+
+SEC("kretprobe/__ia32_compat_sys_ipc")
+int BPF_KRETPROBE(kretprobe_ia32_ipc, long ret)
+{
+	return unstash(ret);
+}
+
+/* ---- fentry mode ---- */
+
+SEC("fexit/__x64_sys_shmget")
+int BPF_PROG(fexit_x64_shmget, const struct pt_regs *regs, long ret)
+{
+	struct shm_args args = {};
+
+	x64_shmget_args(&args, regs);
+	return complete(&args, ret);
+}
+
+SEC("fexit/__ia32_sys_shmget")
+int BPF_PROG(fexit_ia32_shmget, const struct pt_regs *regs, long ret)
+{
+	struct shm_args args = {};
+
+	ia32_shmget_args(&args, regs);
+	return complete(&args, ret);
+}
+
+SEC("fexit/__ia32_compat_sys_ipc")
+int BPF_PROG(fexit_ia32_ipc, const struct pt_regs *regs, long ret)
+{
+	struct shm_args args = {};
+
+	if (!ia32_ipc_args(&args, regs))
+		return 0;
+	return complete(&args, ret);
+}
+
+/* ---- tracepoint mode ---- */
+
+SEC("tracepoint/syscalls/sys_enter_shmget")
+int tp_x64_shmget_enter(struct syscall_trace_enter *ctx)
+{
+	struct shm_args args = {
+		.size = ctx->args[1], .key = ctx->args[0], .shmflg = ctx->args[2],
+		.abi = ABI_X86_64, .call = CALL_SHMGET,
+	};
+
+	return stash(&args);
+}
+
+SEC("tracepoint/syscalls/sys_exit_shmget")
+int tp_x64_shmget_exit(struct syscall_trace_exit *ctx)
+{
+	return unstash(ctx->ret);
+}
+
+/* The syscalls:* tracepoints skip compat syscalls, so the ia32 paths come
+ * from the generic syscall tracepoints. These run for every syscall on the
+ * host: test the number first, it is the cheapest thing to look at. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tp_ia32_enter, struct pt_regs *regs, long id)
+{
+	struct shm_args args = {};
+
+	if (id != IA32_NR_SHMGET && id != IA32_NR_IPC)
+		return 0;
+	if (!in_compat_syscall())
+		return 0; /* x86_64 syscall 117 is setresuid */
+	if (id == IA32_NR_SHMGET)
+		ia32_shmget_args(&args, regs);
+	else if (!ia32_ipc_args(&args, regs))
+		return 0;
+	return stash(&args);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tp_ia32_exit, struct pt_regs *regs, long ret)
+{
+	long id = BPF_CORE_READ(regs, orig_ax);
+
+	if (id != IA32_NR_SHMGET && id != IA32_NR_IPC)
+		return 0;
+	if (!in_compat_syscall())
+		return 0;
+	return unstash(ret);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The one definition of what the BPF side hands to userspace; Rust reads the
+ * skeleton's generated copy of these types. */
+#ifndef SHMGET_TRACE_H
+#define SHMGET_TRACE_H
+
+#define TASK_COMM_LEN 16
+
+/* Which system call table the call came through. */
+enum shm_abi {
+	ABI_X86_64 = 0,
+	ABI_IA32 = 1,
+};
+
+/* Which system call carried the request: shmget itself, or the ipc()
+ * multiplexer with call SHMGET. */
+enum shm_call {
+	CALL_SHMGET = 0,
+	CALL_IPC = 1,
+};
+
+/* Index into the per-CPU `lost` counters. */
+enum lost_reason {
+	LOST_RINGBUF_FULL = 0,	/* bpf_ringbuf_reserve failed */
+	LOST_UNPAIRED = 1,	/* entry could not be stashed for its return */
+	LOST_REASONS = 2,
+};
+
+/* What the entry hook learns; kept per thread until the return hook. */
+struct shm_args {
+	__u64 size;
+	__s32 key;
+	__s32 shmflg;
+	enum shm_abi abi;
+	enum shm_call call;
+};
+
+/* One shmget, as it goes through the ring buffer. */
+struct shm_event {
+	__u64 boot_ns;		/* bpf_ktime_get_boot_ns() at return */
+	__u64 cgroup_id;	/* cgroup v2 id */
+	__s64 ret;		/* segment id, or -errno */
+	struct shm_args args;
+	__u32 pid;		/* tgid */
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	char comm[TASK_COMM_LEN];
+};
+
+#endif /* SHMGET_TRACE_H */

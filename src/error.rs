@@ -1,0 +1,38 @@
+//! Everything a user can run into, each printed by `main` as one line.
+
+use std::io;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{0} (see --help)")]
+    Usage(String),
+
+    #[error(
+        "missing privileges: loading and attaching BPF programs needs CAP_BPF and CAP_PERFMON \
+         (or root); try sudo"
+    )]
+    Privileges,
+
+    #[error(
+        "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing); shmget-trace needs a \
+         kernel built with CONFIG_DEBUG_INFO_BTF=y"
+    )]
+    NoBtf,
+
+    #[error("--attach {mode} is not possible on this kernel: {reason}")]
+    ModeUnavailable { mode: &'static str, reason: String },
+
+    #[error("no attach mode works on this kernel: {0}")]
+    NoUsableHook(String),
+
+    #[error("{context}: {source}")]
+    Bpf {
+        context: &'static str,
+        source: libbpf_rs::Error,
+    },
+
+    #[error("cannot write output: {0}")]
+    Output(io::Error),
+}

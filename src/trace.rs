@@ -1,0 +1,176 @@
+//! The tracing loop: read the ring buffer in bounded batches, write events,
+//! report kernel-side losses, stop cleanly.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use libbpf_rs::RingBufferBuilder;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+use crate::attach;
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::event::{Event, WallClock};
+use crate::output::{Output, FLUSH_INTERVAL};
+
+/// Events handled between checks of the clock, the stop flag and the loss
+/// counters: bounds how long a flood can keep us from them.
+const BATCH: usize = 4096;
+const LOST_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: nix::libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM end the loop. No SA_RESTART: the wait is interrupted.
+fn install_signal_handlers() {
+    let action = SigAction::new(
+        SigHandler::Handler(request_stop),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(signal, &action) }.expect("SIGINT and SIGTERM accept handlers");
+    }
+}
+
+/// Consumes samples from the ring buffer callback.
+struct Consumer {
+    output: Output,
+    clock: WallClock,
+    delivered: u64,
+    limit: Option<u64>,
+    write_error: Option<io::Error>,
+}
+
+impl Consumer {
+    fn on_sample(&mut self, data: &[u8]) -> i32 {
+        if self.finished() {
+            return 0;
+        }
+        let Some(event) = Event::from_bytes(data, &self.clock) else {
+            return 0;
+        };
+        match self.output.write_event(&event) {
+            Ok(()) => self.delivered += 1,
+            Err(e) => self.write_error = Some(e),
+        }
+        0
+    }
+
+    fn finished(&self) -> bool {
+        self.write_error.is_some() || self.limit.is_some_and(|n| self.delivered >= n)
+    }
+}
+
+pub fn run(cli: &Cli) -> Result<(), Error> {
+    install_signal_handlers();
+    if cli.verbose {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, |_, msg| {
+            eprint!("{msg}")
+        })));
+    } else {
+        libbpf_rs::set_print(None);
+    }
+    let mut tracer = attach::start(cli)?;
+    let output = Output::stdout(cli.format()).map_err(Error::Output)?;
+    eprintln!(
+        "shmget-trace: tracing ({}): {}",
+        tracer.mode.name(),
+        tracer.coverage()
+    );
+
+    let consumer = RefCell::new(Consumer {
+        output,
+        clock: WallClock::now(),
+        delivered: 0,
+        limit: cli.count,
+        write_error: None,
+    });
+    let mut builder = RingBufferBuilder::new();
+    builder
+        .add(&tracer.skel.maps.events, |data| {
+            consumer.borrow_mut().on_sample(data)
+        })
+        .map_err(|source| Error::Bpf {
+            context: "setting up the ring buffer",
+            source,
+        })?;
+    let ring = builder.build().map_err(|source| Error::Bpf {
+        context: "setting up the ring buffer",
+        source,
+    })?;
+    // SAFETY: the ring buffer owns this epoll descriptor and outlives its use.
+    let ring_fd = unsafe { BorrowedFd::borrow_raw(ring.epoll_fd()) };
+
+    let deadline = cli.duration.map(|d| Instant::now() + d);
+    let mut lost_reported = 0;
+    let mut next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
+    loop {
+        if STOP.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+            || consumer.borrow().finished()
+        {
+            break;
+        }
+        let consumed = ring.consume_raw_n(BATCH);
+        if consumed < 0 {
+            return Err(Error::Bpf {
+                context: "reading the ring buffer",
+                source: libbpf_rs::Error::from_raw_os_error(-consumed),
+            });
+        }
+        if consumed == 0 {
+            let wait = deadline
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(FLUSH_INTERVAL)
+                .min(FLUSH_INTERVAL);
+            let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::ZERO);
+            // EINTR is how a signal ends the wait.
+            let _ = poll(&mut [PollFd::new(ring_fd, PollFlags::POLLIN)], timeout);
+        }
+        let mut state = consumer.borrow_mut();
+        if let Err(e) = state.output.flush_if_due() {
+            state.write_error = Some(e);
+        }
+        drop(state);
+        if Instant::now() >= next_lost_check {
+            next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
+            let lost = tracer.lost()?;
+            if lost > lost_reported {
+                eprintln!(
+                    "shmget-trace: {lost} events lost so far: the ring buffer was full \
+                     (a larger --ringbuf-size helps)"
+                );
+                lost_reported = lost;
+            }
+        }
+    }
+
+    // Stop producing, then take what the ring buffer still holds.
+    tracer.detach();
+    if !consumer.borrow().finished() {
+        ring.consume_raw();
+    }
+    let lost = tracer.lost()?;
+    let mut state = consumer.borrow_mut();
+    if state.write_error.is_none() {
+        if let Err(e) = state.output.flush() {
+            state.write_error = Some(e);
+        }
+    }
+    eprintln!("shmget-trace: {} events, {} lost", state.delivered, lost);
+    match state.write_error.take() {
+        // The reader went away (`| head`): that is how a pipeline ends.
+        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Some(e) => Err(Error::Output(e)),
+        None => Ok(()),
+    }
+}

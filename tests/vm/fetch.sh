@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Fetch what tests/vm/run-in-vm.sh needs into a cache folder, without touching the host's packages:
+#   - Debian kernels (bullseye 5.10, bookworm 6.1, trixie 6.12) -> CACHE/kernels/<suite>/
+#   - Debian's qemu-system-x86 (+ BIOS files and the shared libs the host lacks) -> CACHE/qemu/
+#   - busybox-static -> CACHE/busybox/
+# Usage: tests/vm/fetch.sh [--refresh] [CACHE_DIR]
+#   CACHE_DIR defaults to ${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm} (outside the repo).
+#   --refresh re-runs the private `apt-get update` and re-resolves everything.
+# Idempotent: what is already in the cache is not downloaded again.
+# Everything goes through a PRIVATE apt configuration under CACHE/apt/<suite>/ (own sources.list,
+# lists, cache, empty dpkg status), so the host's apt state is never read for resolution nor
+# written. Installing qemu-system-x86 on the host would remove its newer qemu-utils backport,
+# hence download + `dpkg-deb -x` only.
+set -euo pipefail
+
+REFRESH=0
+if [[ ${1:-} == --refresh ]]; then REFRESH=1; shift; fi
+CACHE=${1:-${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}}
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)   # absolute: apt and dpkg-deb run from other directories
+
+KERNEL_SUITES=(bullseye bookworm trixie)
+TOOLS_SUITE=bookworm          # qemu + busybox: same release as the host userland (Debian 12)
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+log() { printf 'fetch.sh: %s\n' "$*" >&2; }
+die() { printf 'fetch.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# --- Mirror: the one the host's own apt uses for its Debian release (no host name hard-coded). ---
+detect_mirror() {
+    if [[ -n ${SHMGET_TRACE_VM_MIRROR:-} ]]; then echo "$SHMGET_TRACE_VM_MIRROR"; return; fi
+    local codename='' uri f
+    codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}") || true
+    local want=" ${codename} bullseye bookworm trixie stable oldstable "
+    # deb822 files: the first stanza of Types deb whose Suites has one of the release names.
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -f $f ]] || continue
+        uri=$(awk -v want="$want" '
+            function flush() { if (deb && ok && uri != "" && !done) { print uri; done = 1 } deb = ok = 0; uri = "" }
+            /^[[:space:]]*$/ { flush(); next }
+            /^[[:space:]]*#/ { next }
+            tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+            tolower($1) == "uris:" { uri = $2 }
+            tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if (index(want, " " $i " ")) ok = 1 }
+            END { flush() }' "$f")
+        if [[ -n $uri ]]; then echo "${uri%/}"; return; fi
+    done
+    # One-line format: "deb [opts] URI SUITE COMPONENTS..."
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -f $f ]] || continue
+        uri=$(sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" | awk -v want="$want" '
+            $1 == "deb" && index(want, " " $3 " ") { print $2; exit }')
+        if [[ -n $uri ]]; then echo "${uri%/}"; return; fi
+    done
+    die "no Debian mirror found in /etc/apt/sources.list(.d); set SHMGET_TRACE_VM_MIRROR"
+}
+MIRROR=$(detect_mirror)
+log "mirror: $MIRROR (from the host's apt sources)"
+
+# --- Private apt configuration, one per suite (so "pkg" always means that suite's version). ---
+apt_dir() { echo "$CACHE/apt/$1"; }
+setup_apt() {
+    local suite=$1 d
+    d=$(apt_dir "$suite")
+    mkdir -p "$d/etc/apt.conf.d" "$d/etc/preferences.d" "$d/state/lists/partial" \
+        "$d/cache/archives/partial"
+    : >>"$d/state/status"    # empty dpkg status: resolve as on an empty system
+    echo "deb [signed-by=$KEYRING] $MIRROR $suite main" >"$d/etc/sources.list"
+    {
+        echo "Dir::Etc::Main \"/dev/null\";"
+        echo "Dir::Etc::Parts \"$d/etc/apt.conf.d\";"
+        echo "Dir::Etc::SourceList \"$d/etc/sources.list\";"
+        echo "Dir::Etc::SourceParts \"/dev/null\";"
+        echo "Dir::Etc::Preferences \"/dev/null\";"
+        echo "Dir::Etc::PreferencesParts \"$d/etc/preferences.d\";"
+        echo "Dir::State \"$d/state\";"
+        echo "Dir::State::Lists \"$d/state/lists\";"
+        echo "Dir::State::status \"$d/state/status\";"
+        echo "Dir::Cache \"$d/cache\";"
+        echo "Dir::Cache::Archives \"$d/cache/archives\";"
+        echo "APT::Architecture \"amd64\";"
+        echo "APT::Architectures { \"amd64\"; };"
+        echo "Acquire::Languages \"none\";"
+        # Our folders may not be reachable by the _apt sandbox user (e.g. under /root).
+        echo "APT::Sandbox::User \"$(id -un)\";"
+        # Keep the host's transport settings (proxy, Check-Valid-Until for a snapshot mirror, ...),
+        # but none of its hooks (appstream/packagekit Post-Invoke) or extra index targets.
+        apt-config dump 2>/dev/null | grep -E \
+            '^Acquire::(Check-Valid-Until|Check-Date|GzipIndexes|Max-ValidTime|Retries|ForceIPv[46]|https?::|ftp::|AllowInsecure|AllowWeak|AllowDowngrade)' || true
+    } >"$d/apt.conf"
+}
+apt_in() { local suite=$1; shift; APT_CONFIG="$(apt_dir "$suite")/apt.conf" "$@"; }
+
+declare -A UPDATED=()
+update_suite() {
+    local suite=$1 d
+    [[ -n ${UPDATED[$suite]:-} ]] && return 0
+    setup_apt "$suite"
+    d=$(apt_dir "$suite")
+    # Lists are reused unless --refresh: an idempotent re-run must not need the network.
+    if [[ $REFRESH == 1 || ! -e $d/state/updated.stamp ]]; then
+        log "apt-get update (private, $suite)"
+        apt_in "$suite" apt-get -q update >"$d/update.log" 2>&1 ||
+            { cat "$d/update.log" >&2; die "private apt-get update failed for $suite"; }
+        touch "$d/state/updated.stamp"
+    fi
+    UPDATED[$suite]=1
+}
+
+# Field of the candidate version of a package in a suite (empty if unknown).
+pkg_field() {
+    apt_in "$1" apt-cache show --no-all-versions "$2" 2>/dev/null |
+        awk -v f="$3:" 'tolower($1) == tolower(f) { sub(/^[^:]*:[ \t]*/, ""); print; exit }'
+}
+# Depends + Pre-Depends as one alternative group per line ("a | b | c"), versions stripped.
+pkg_deps() {
+    { pkg_field "$1" "$2" Pre-Depends; pkg_field "$1" "$2" Depends; } | tr ',' '\n' |
+        sed -e 's/([^)]*)//g' -e 's/:any//g' -e 's/[[:space:]]\+/ /g' -e 's/^ //' -e 's/ $//' |
+        grep -v '^$' || true
+}
+
+# Download a package of a suite into CACHE/debs/<suite>/ (kept: re-runs reuse it).
+download() {
+    local suite=$1 pkg=$2 ver dir f
+    ver=$(pkg_field "$suite" "$pkg" Version)
+    [[ -n $ver ]] || die "package $pkg not found in $suite"
+    dir=$CACHE/debs/$suite
+    mkdir -p "$dir"
+    f=$(ls "$dir/${pkg}_"*"_"*.deb 2>/dev/null | while read -r x; do
+        [[ $(dpkg-deb -f "$x" Version) == "$ver" ]] && echo "$x"; done | head -n1 || true)
+    if [[ -z $f ]]; then
+        log "download $pkg $ver ($suite)"
+        (cd "$dir" && apt_in "$suite" apt-get -q download "$pkg=$ver" >/dev/null 2>"$dir/.err") ||
+            { cat "$dir/.err" >&2; die "apt-get download $pkg failed"; }
+        f=$(ls -t "$dir/${pkg}_"*.deb | head -n1)
+    fi
+    echo "$f"
+}
+
+# --- Kernels ---
+check_config() { # config file -> prints the missing options
+    local cfg=$1 opt
+    for opt in CONFIG_KPROBES CONFIG_DEBUG_INFO_BTF CONFIG_IA32_EMULATION CONFIG_KPROBE_EVENTS \
+        CONFIG_BPF_SYSCALL CONFIG_DEVTMPFS CONFIG_BLK_DEV_INITRD CONFIG_SERIAL_8250_CONSOLE; do
+        grep -qx "$opt=y" "$cfg" || echo "$opt"
+    done
+    # Some kernels build ia32 in but switch it off by default (ia32_emulation= on the command line).
+    if grep -qx 'CONFIG_IA32_EMULATION_DEFAULT_DISABLED=y' "$cfg"; then echo "CONFIG_IA32_EMULATION_DEFAULT_DISABLED=y"; fi
+}
+
+fetch_kernel() {
+    local suite=$1
+    local out=$CACHE/kernels/$suite flavour meta img deb tmp cfg missing
+    if [[ $REFRESH == 0 && -f $out/kernel.env ]]; then
+        # shellcheck disable=SC1091
+        (. "$out/kernel.env" && [[ -f $VMLINUZ ]]) && { log "kernel $suite: cached ($(. "$out/kernel.env"; echo "$KVER"))"; return; }
+    fi
+    update_suite "$suite"
+    for flavour in cloud-amd64 amd64; do
+        meta=linux-image-$flavour
+        # The meta-package depends on the versioned image package: that is the kernel to use.
+        img=$(pkg_deps "$suite" "$meta" | tr ' |' '\n\n' | grep -E '^linux-image-[0-9]' | head -n1)
+        [[ -n $img ]] || { log "$meta ($suite): no image dependency found"; continue; }
+        deb=$(download "$suite" "$img")
+        mkdir -p "$CACHE/kernels"
+        tmp=$(mktemp -d "$CACHE/kernels/.tmp.XXXXXX")
+        # Only ./boot (vmlinuz, config, System.map): the initramfs loads no modules.
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" ./boot
+        cfg=$(ls "$tmp"/boot/config-* | head -n1)
+        missing=$(check_config "$cfg")
+        if [[ -n $missing ]]; then
+            log "$img ($suite) lacks: $(echo $missing) - trying the next flavour"
+            rm -rf "$tmp"; continue
+        fi
+        local kver
+        kver=${cfg##*/config-}
+        rm -rf "$out"; mkdir -p "$out"
+        mv "$tmp/boot" "$out/boot"; rmdir "$tmp"
+        cat >"$out/kernel.env" <<EOF
+SUITE=$suite
+FLAVOUR=$flavour
+PACKAGE=$img
+PACKAGE_VERSION=$(dpkg-deb -f "$deb" Version)
+KVER=$kver
+VMLINUZ=$out/boot/vmlinuz-$kver
+CONFIG=$out/boot/config-$kver
+EOF
+        log "kernel $suite: $img $(dpkg-deb -f "$deb" Version) -> $out/boot/vmlinuz-$kver"
+        return
+    done
+    die "no suitable kernel for $suite"
+}
+
+# --- qemu + busybox (bookworm), extracted, plus the libraries the host does not have ---
+host_has() { # alternative group "a | b" -> true if the host has one installed
+    local alt
+    for alt in ${1//|/ }; do
+        [[ $(dpkg-query -W -f='${db:Status-Status}' "$alt" 2>/dev/null) == installed ]] && return 0
+    done
+    return 1
+}
+
+fetch_tools() {
+    local suite=$TOOLS_SUITE qdir=$CACHE/qemu bdir=$CACHE/busybox
+    if [[ $REFRESH == 0 && -f $qdir/.done && -f $bdir/.done ]]; then
+        log "qemu + busybox: cached"; return
+    fi
+    update_suite "$suite"
+    # Walk Depends from qemu-system-x86: fetch each lib*/qemu-* package the host lacks (others,
+    # e.g. adduser, are irrelevant to running the binary). ldd checks the result below.
+    local -a queue=(qemu-system-x86 qemu-system-data seabios) debs=()
+    local -A seen=()
+    local pkg group first alt
+    while ((${#queue[@]})); do
+        pkg=${queue[0]}; queue=("${queue[@]:1}")
+        [[ -n ${seen[$pkg]:-} ]] && continue
+        seen[$pkg]=1
+        debs+=("$(download "$suite" "$pkg")")
+        while read -r group; do
+            [[ -n $group ]] || continue
+            host_has "$group" && continue
+            first=''
+            for alt in ${group//|/ }; do   # first alternative that is a real package
+                [[ -n $(pkg_field "$suite" "$alt" Version) ]] && { first=$alt; break; }
+            done
+            [[ -n $first ]] || continue
+            case $first in lib* | qemu-* | seabios | ipxe-qemu) queue+=("$first") ;; esac
+        done < <(pkg_deps "$suite" "$pkg")
+    done
+    rm -rf "$qdir"; mkdir -p "$qdir"
+    local d
+    for d in "${debs[@]}"; do dpkg-deb -x "$d" "$qdir"; done
+    printf '%s\n' "${debs[@]##*/}" >"$qdir/packages.txt"
+
+    local qbin=$qdir/usr/bin/qemu-system-x86_64 libpath
+    libpath=$(qemu_libpath "$qdir")
+    local notfound
+    notfound=$(LD_LIBRARY_PATH=$libpath ldd "$qbin" | grep 'not found' || true)
+    [[ -z $notfound ]] || die "qemu still misses libraries: $notfound"
+    LD_LIBRARY_PATH=$libpath "$qbin" --version | head -n1 >"$qdir/version.txt" ||
+        die "cached qemu does not run"
+    for f in bios-256k.bin kvmvapic.bin linuxboot_dma.bin; do
+        find "$qdir/usr/share" -name "$f" | grep -q . || die "BIOS file $f missing from cache"
+    done
+    touch "$qdir/.done"
+    log "qemu: $(cat "$qdir/version.txt") (${#debs[@]} packages)"
+
+    rm -rf "$bdir"; mkdir -p "$bdir"
+    dpkg-deb -x "$(download "$suite" busybox-static)" "$bdir"
+    "$bdir/bin/busybox" true || die "busybox-static does not run"
+    touch "$bdir/.done"
+    log "busybox: $("$bdir/bin/busybox" | head -n1)"
+}
+
+# Library folders inside the extracted qemu tree (shared with run-in-vm.sh's logic).
+qemu_libpath() {
+    local q=$1
+    echo "$q/usr/lib/x86_64-linux-gnu:$q/lib/x86_64-linux-gnu:$q/usr/lib/x86_64-linux-gnu/ceph"
+}
+
+for s in "${KERNEL_SUITES[@]}"; do fetch_kernel "$s"; done
+fetch_tools
+log "done: cache in $CACHE ($(du -sh "$CACHE" | cut -f1); downloaded .debs: $(du -sh "$CACHE/debs" | cut -f1))"
