@@ -39,7 +39,7 @@ pub struct Cli {
     pub name: Option<String>,
 
     /// Only this key: hex (0x1234) or decimal; 0 is IPC_PRIVATE
-    #[arg(short = 'k', long, value_name = "KEY", value_parser = parse_key)]
+    #[arg(short = 'k', long, value_name = "KEY", value_parser = parse_key, allow_negative_numbers = true)]
     pub key: Option<i32>,
 
     /// Only failed calls
@@ -271,5 +271,7 @@ mod tests {
         assert_eq!(cli.format(), Format::Table);
         assert_eq!(cli.attach, AttachMode::Auto);
         assert_eq!(cli.ringbuf_size, 16 << 20);
+        let cli = Cli::try_parse_from(["shmget-trace", "-k", "-1"]).unwrap();
+        assert_eq!(cli.key, Some(-1));
     }
 }

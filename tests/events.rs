@@ -1,0 +1,209 @@
+//! The tracer loaded into this kernel reports the exact calls this test
+//! makes, by each entry path: x86_64 shmget, i386 shmget and i386 ipc().
+
+mod common;
+
+use common::syscalls::*;
+use common::*;
+
+fn trace_this_thread(format: &str) -> Tracer {
+    let tid = gettid().to_string();
+    Tracer::start(&[format, "-t", &tid])
+}
+
+#[test]
+fn x86_64_shmget_calls_are_reported_field_for_field() {
+    if !bpf_available() {
+        return;
+    }
+    let mut segments = Segments::default();
+    let missing = unique_key(1);
+    let exclusive = unique_key(2);
+    let huge = IPC_CREAT | SHM_HUGETLB | SHM_HUGE_2MB | 0o600;
+    let tracer = trace_this_thread("--json");
+
+    let calls = [
+        (missing, 0, 0, "-"),
+        (IPC_PRIVATE, 4096, IPC_CREAT | 0o600, "IPC_CREAT"),
+        (
+            exclusive,
+            8192,
+            IPC_CREAT | IPC_EXCL | 0o640,
+            "IPC_CREAT|IPC_EXCL",
+        ),
+        (
+            exclusive,
+            8192,
+            IPC_CREAT | IPC_EXCL | 0o640,
+            "IPC_CREAT|IPC_EXCL",
+        ),
+        (
+            IPC_PRIVATE,
+            2 << 20,
+            huge,
+            "IPC_CREAT|SHM_HUGETLB|SHM_HUGE_2MB",
+        ),
+    ]
+    .map(|(key, size, shmflg, flags)| Call {
+        abi: "x86_64",
+        call: "shmget",
+        key,
+        size,
+        shmflg,
+        flags,
+        ret: segments.track(native_shmget(key, size, shmflg)),
+    });
+    assert_eq!(calls[0].ret, -2, "missing key gives ENOENT");
+    assert!(calls[1].ret >= 0, "IPC_PRIVATE|IPC_CREAT gives an id");
+    assert!(calls[2].ret >= 0, "first IPC_EXCL create gives an id");
+    assert_eq!(calls[3].ret, -17, "second IPC_EXCL create gives EEXIST");
+    let done = tracer.stop();
+
+    done.assert_success();
+    let events = done.json_events();
+    assert_eq!(events.len(), calls.len(), "one event per call: {events:?}");
+    for (event, call) in events.iter().zip(&calls) {
+        assert_event(event, call);
+    }
+    assert_eq!(done.summary(), (calls.len() as u64, 0));
+}
+
+#[test]
+fn ia32_shmget_and_ipc_calls_are_reported_field_for_field() {
+    if !bpf_available() {
+        return;
+    }
+    let mut segments = Segments::default();
+    let missing = unique_key(3);
+    let tracer = trace_this_thread("--json");
+
+    let ia32 = |call, key, size, shmflg, flags, ret| Call {
+        abi: "ia32",
+        call,
+        key,
+        size,
+        shmflg,
+        flags,
+        ret,
+    };
+    let create = IPC_CREAT | 0o600;
+    let calls = [
+        ia32("shmget", missing, 0, 0, "-", ia32_shmget(missing, 0, 0)),
+        ia32(
+            "shmget",
+            0,
+            4096,
+            create,
+            "IPC_CREAT",
+            segments.track(ia32_shmget(0, 4096, create)),
+        ),
+        ia32("ipc", missing, 0, 0, "-", ia32_ipc_shmget(missing, 0, 0)),
+        ia32(
+            "ipc",
+            0,
+            12288,
+            create,
+            "IPC_CREAT",
+            segments.track(ia32_ipc_shmget(0, 12288, create)),
+        ),
+    ];
+    // Neither of these is a shmget: ipc(SHMCTL), and x86_64 syscall 117,
+    // which is setresuid (here a no-op), not ipc.
+    assert_eq!(ia32_ipc(IPCCALL_SHMCTL, u32::MAX, IPC_STAT as u32, 0), -22);
+    // SAFETY: setresuid(-1, -1, -1) changes nothing.
+    assert_eq!(unsafe { nix::libc::syscall(117, -1, -1, -1) }, 0);
+    let done = tracer.stop();
+
+    assert_eq!(calls[0].ret, -2);
+    assert!(calls[1].ret >= 0);
+    assert_eq!(calls[2].ret, -2);
+    assert!(calls[3].ret >= 0);
+    done.assert_success();
+    let events = done.json_events();
+    assert_eq!(
+        events.len(),
+        calls.len(),
+        "one event per shmget: {events:?}"
+    );
+    for (event, call) in events.iter().zip(&calls) {
+        assert_event(event, call);
+    }
+    assert_eq!(done.summary(), (calls.len() as u64, 0));
+}
+
+/// A process chooses its own name: tabs, newlines and terminal escapes in
+/// it must not break a line or reach the terminal raw, in any format.
+#[test]
+fn hostile_comm_stays_on_one_line_in_every_format() {
+    if !bpf_available() {
+        return;
+    }
+    let escaped = "a\\x09b\\x0ac\\x1b[31m\\\\";
+    let tsv = trace_this_thread("--tsv");
+    let json = trace_this_thread("--json");
+    let table = trace_this_thread("--verbose"); // table, the default
+    let key = unique_key(4);
+    set_thread_comm(b"a\tb\nc\x1b[31m\\");
+    let ret = native_shmget(key, 0, 0);
+    set_thread_comm(b"hostile_comm");
+    assert_eq!(ret, -2);
+
+    let tsv = tsv.stop();
+    let lines: Vec<&str> = tsv.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "header and one row: {lines:?}");
+    assert_eq!(
+        lines[0],
+        "time\tpid\ttid\tppid\tuid\tgid\tcomm\tabi\tcall\tkey\tsize\tshmflg\tflags\tmode\tret\terrno\tcgroup"
+    );
+    let fields: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(fields.len(), 17, "{fields:?}");
+    assert_eq!(fields[6], escaped);
+    assert_eq!(fields[9], format!("0x{:08x}", key));
+
+    let json = json.stop();
+    let events = json.json_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["comm"], escaped);
+
+    let table = table.stop();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "header and one row: {lines:?}");
+    assert!(lines[0].starts_with("TIME(UTC)"));
+    assert!(lines[1].contains(escaped), "{:?}", lines[1]);
+    assert!(lines[1].contains("ENOENT"), "{:?}", lines[1]);
+    assert!(
+        !table
+            .stdout
+            .bytes()
+            .any(|b| (b < 0x20 && b != b'\n') || b == 0x7f),
+        "no raw control byte in the table: {:?}",
+        table.stdout
+    );
+}
+
+/// Events that do not fit in the ring buffer are counted in the kernel and
+/// reported, to the event: delivered + lost == calls.
+#[test]
+fn lost_events_are_counted_exactly() {
+    if !bpf_available() {
+        return;
+    }
+    const CALLS: u64 = 100_000;
+    let tid = gettid().to_string();
+    let tracer = Tracer::start(&["--json", "-t", &tid, "--ringbuf-size", "4K"]);
+    let key = unique_key(5);
+    for _ in 0..CALLS {
+        native_shmget(key, 0, 0);
+    }
+    let done = tracer.stop();
+    done.assert_success();
+    let delivered = done.json_events().len() as u64;
+    let (reported, lost) = done.summary();
+    assert_eq!(reported, delivered);
+    assert_eq!(
+        delivered + lost,
+        CALLS,
+        "delivered {delivered} + lost {lost}"
+    );
+    assert!(lost > 0, "a 4K ring buffer cannot hold a burst of {CALLS}");
+}

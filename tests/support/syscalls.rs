@@ -1,0 +1,94 @@
+//! The ways into the kernel that shmget-trace must see, as plain functions:
+//! the x86_64 syscall, and the i386 `shmget` and `ipc()` syscalls made with
+//! `int $0x80` from this 64-bit process (CONFIG_IA32_EMULATION). Shared by
+//! the integration tests and the `shm-workload` binary. Each returns what
+//! the kernel returned: an id, or a negative errno.
+
+#![allow(dead_code)]
+
+use nix::libc;
+
+pub const IPC_PRIVATE: i32 = 0;
+pub const IPC_CREAT: i32 = 0o1000;
+pub const IPC_EXCL: i32 = 0o2000;
+pub const SHM_HUGETLB: i32 = 0o4000;
+pub const SHM_HUGE_2MB: i32 = 21 << 26;
+pub const IPC_RMID: i32 = 0;
+pub const IPC_STAT: i32 = 2;
+
+/// arch/x86/entry/syscalls/syscall_32.tbl
+pub const IA32_NR_IPC: u32 = 117;
+pub const IA32_NR_SHMGET: u32 = 395;
+/// ipc() call numbers, include/uapi/linux/ipc.h
+pub const IPCCALL_SHMCTL: u32 = 24;
+pub const IPCCALL_SHMGET: u32 = 23;
+
+pub fn native_shmget(key: i32, size: u64, shmflg: i32) -> i64 {
+    // SAFETY: shmget takes no pointers.
+    let ret = unsafe { libc::syscall(libc::SYS_shmget, key, size, shmflg) };
+    if ret == -1 {
+        -(nix::errno::Errno::last_raw() as i64)
+    } else {
+        ret
+    }
+}
+
+pub fn ia32_shmget(key: i32, size: u32, shmflg: i32) -> i64 {
+    int80(IA32_NR_SHMGET, key as u32, size, shmflg as u32, 0)
+}
+
+pub fn ia32_ipc(call: u32, first: u32, second: u32, third: u32) -> i64 {
+    int80(IA32_NR_IPC, call, first, second, third)
+}
+
+pub fn ia32_ipc_shmget(key: i32, size: u32, shmflg: i32) -> i64 {
+    ia32_ipc(IPCCALL_SHMGET, key as u32, size, shmflg as u32)
+}
+
+/// An i386 system call: eax=nr, ebx, ecx, edx, esi. rbx is reserved by
+/// Rust, so it is swapped in and out around the trap; the kernel does not
+/// preserve r8-r11 across `int $0x80`.
+#[cfg(target_arch = "x86_64")]
+pub fn int80(nr: u32, bx: u32, cx: u32, dx: u32, si: u32) -> i64 {
+    let ret: u64;
+    // SAFETY: the calls made through this take no pointers (or null ones),
+    // and every register the kernel may change is declared.
+    unsafe {
+        std::arch::asm!(
+            "xchg rbx, {bx}",
+            "int 0x80",
+            "xchg rbx, {bx}",
+            bx = inout(reg) u64::from(bx) => _,
+            inlateout("rax") u64::from(nr) => ret,
+            in("rcx") u64::from(cx),
+            in("rdx") u64::from(dx),
+            in("rsi") u64::from(si),
+            in("rdi") 0u64,
+            lateout("r8") _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+        );
+    }
+    // The i386 ABI returns a 32-bit value in eax.
+    i64::from(ret as u32 as i32)
+}
+
+/// Removes a segment (IPC_RMID); true if it was there.
+pub fn remove_segment(id: i64) -> bool {
+    // SAFETY: IPC_RMID does not read the buffer.
+    unsafe { libc::shmctl(id as i32, IPC_RMID, std::ptr::null_mut()) == 0 }
+}
+
+pub fn gettid() -> u32 {
+    nix::unistd::gettid().as_raw() as u32
+}
+
+/// Sets the calling thread's comm (truncated by the kernel to 15 bytes).
+pub fn set_thread_comm(name: &[u8]) {
+    let mut buf = [0u8; 16];
+    let len = name.len().min(15);
+    buf[..len].copy_from_slice(&name[..len]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr()) };
+}
