@@ -15,9 +15,13 @@ set -euo pipefail
 
 REFRESH=0
 if [[ ${1:-} == --refresh ]]; then REFRESH=1; shift; fi
+if [[ ${1:-} == -* ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit 2; fi
 CACHE=${1:-${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)   # absolute: apt and dpkg-deb run from other directories
+# One fetch at a time per cache (parallel test runs may all find it incomplete).
+exec 9>"$CACHE/.fetch.lock"
+flock 9
 
 KERNEL_SUITES=(bullseye bookworm trixie)
 TOOLS_SUITE=bookworm          # qemu + busybox: same release as the host userland (Debian 12)
@@ -260,4 +264,6 @@ qemu_libpath() {
 
 for s in "${KERNEL_SUITES[@]}"; do fetch_kernel "$s"; done
 fetch_tools
+# apt's binary caches (~60 MB per suite) are rebuilt from the lists whenever needed.
+rm -f "$CACHE"/apt/*/cache/*.bin
 log "done: cache in $CACHE ($(du -sh "$CACHE" | cut -f1); downloaded .debs: $(du -sh "$CACHE/debs" | cut -f1))"
