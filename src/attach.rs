@@ -95,16 +95,10 @@ fn hooks(mode: AttachMode) -> &'static [Hook] {
                 programs: &["fexit_ia32_ipc"],
             },
         ],
-        AttachMode::Tracepoint => &[
-            Hook {
-                paths: &[X64Shmget],
-                programs: &["tp_x64_shmget_enter", "tp_x64_shmget_exit"],
-            },
-            Hook {
-                paths: &[Ia32Shmget, Ia32Ipc],
-                programs: &["tp_ia32_enter", "tp_ia32_exit"],
-            },
-        ],
+        AttachMode::Tracepoint => &[Hook {
+            paths: &[X64Shmget, Ia32Shmget, Ia32Ipc],
+            programs: &["tp_sys_exit"],
+        }],
         AttachMode::Auto => &[],
     }
 }
@@ -209,7 +203,9 @@ impl Tracer {
     }
 }
 
-pub fn start(cli: &Cli) -> Result<Tracer, Error> {
+/// `wakeup_bytes`: how much may wait in the ring buffer before the reader
+/// is woken; 0 wakes it for each event (see the BPF side).
+pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Err(Error::NoBtf);
     }
@@ -223,7 +219,7 @@ pub fn start(cli: &Cli) -> Result<Tracer, Error> {
     };
     let mut reasons = vec![];
     for &mode in candidates {
-        match try_mode(mode, cli, &kernel) {
+        match try_mode(mode, cli, wakeup_bytes, &kernel) {
             Ok(tracer) => {
                 if cli.verbose {
                     eprintln!("shmget-trace: {}: used", mode.name());
@@ -250,15 +246,14 @@ pub fn start(cli: &Cli) -> Result<Tracer, Error> {
     }
 }
 
-fn try_mode(mode: AttachMode, cli: &Cli, kernel: &KernelInfo) -> Result<Tracer, String> {
-    match mode {
-        AttachMode::Kprobe if !kernel.kprobe_pmu => {
-            return Err(
-                "the kernel has no kprobes (no kprobe PMU: CONFIG_KPROBES is not set)".into(),
-            )
-        }
-        AttachMode::Tracepoint => ensure_tracefs()?,
-        _ => {}
+fn try_mode(
+    mode: AttachMode,
+    cli: &Cli,
+    wakeup_bytes: u64,
+    kernel: &KernelInfo,
+) -> Result<Tracer, String> {
+    if mode == AttachMode::Kprobe && !kernel.kprobe_pmu {
+        return Err("the kernel has no kprobes (no kprobe PMU: CONFIG_KPROBES is not set)".into());
     }
     // Probes on missing functions cannot load (fentry) or attach (kprobe).
     let selected: Vec<&Hook> = hooks(mode)
@@ -277,7 +272,7 @@ fn try_mode(mode: AttachMode, cli: &Cli, kernel: &KernelInfo) -> Result<Tracer, 
     let mut open_skel = ShmgetTraceSkelBuilder::default()
         .open(storage)
         .map_err(|e| format!("opening the BPF object failed: {e}"))?;
-    configure(&mut open_skel, cli)?;
+    configure(&mut open_skel, cli, wakeup_bytes)?;
     for mut prog in open_skel.open_object_mut().progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         prog.set_autoload(wanted(&name));
@@ -310,7 +305,11 @@ fn try_mode(mode: AttachMode, cli: &Cli, kernel: &KernelInfo) -> Result<Tracer, 
 }
 
 /// Filters and the ring buffer size go into the object before load.
-fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, cli: &Cli) -> Result<(), String> {
+fn configure(
+    open_skel: &mut OpenShmgetTraceSkel<'static>,
+    cli: &Cli,
+    wakeup_bytes: u64,
+) -> Result<(), String> {
     open_skel
         .maps
         .events
@@ -338,6 +337,7 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, cli: &Cli) -> Result<
         }
     }
     rodata.failed_only = cli.failed;
+    rodata.wakeup_bytes = wakeup_bytes;
     Ok(())
 }
 
@@ -354,45 +354,6 @@ fn load_failure(mode: AttachMode, err: &libbpf_rs::Error, kernel: &KernelInfo) -
         ),
         _ => format!("loading the BPF programs failed: {err}{lockdown} (-v shows libbpf's log)"),
     }
-}
-
-/// The syscalls:* tracepoints are found through tracefs, which libbpf does
-/// not mount. When it is not mounted, mount it in a mount namespace of our
-/// own: the host's mounts stay as they were, and it goes when we do.
-fn ensure_tracefs() -> Result<(), String> {
-    use nix::mount::{mount, MsFlags};
-    use nix::sched::{unshare, CloneFlags};
-
-    const TRACEFS: &str = "/sys/kernel/tracing";
-    if Path::new("/sys/kernel/tracing/events").exists()
-        || Path::new("/sys/kernel/debug/tracing/events").exists()
-    {
-        return Ok(());
-    }
-    let failed = |what: &str, e: nix::Error| {
-        format!(
-            "tracefs is not mounted and {what} failed ({e}); mount it with \
-             `mount -t tracefs nodev {TRACEFS}` or run with CAP_SYS_ADMIN"
-        )
-    };
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| failed("making a private mount namespace", e))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| failed("making mounts private", e))?;
-    mount(
-        Some("nodev"),
-        TRACEFS,
-        Some("tracefs"),
-        MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(|e| failed("mounting it", e))?;
-    Ok(())
 }
 
 /// CAP_BPF with CAP_PERFMON, or CAP_SYS_ADMIN, in the effective set.

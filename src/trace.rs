@@ -15,7 +15,7 @@ use crate::attach;
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::event::{Event, WallClock};
-use crate::output::{Output, FLUSH_INTERVAL};
+use crate::output::{self, Output, FLUSH_INTERVAL};
 
 /// Events handled between checks of the clock, the stop flag and the loss
 /// counters: bounds how long a flood can keep us from them.
@@ -79,7 +79,15 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     } else {
         libbpf_rs::set_print(None);
     }
-    let mut tracer = attach::start(cli)?;
+    // A terminal shows each event at once; for files and pipes the reader
+    // is woken only when a quarter of the ring buffer waits, and otherwise
+    // finds events on its FLUSH_INTERVAL timer.
+    let wakeup_bytes = if output::stdout_is_terminal() {
+        0
+    } else {
+        u64::from(cli.ringbuf_size) / 4
+    };
+    let mut tracer = attach::start(cli, wakeup_bytes)?;
     let output = Output::stdout(cli.format()).map_err(Error::Output)?;
     eprintln!(
         "shmget-trace: tracing ({}): {}",

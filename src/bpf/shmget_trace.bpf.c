@@ -8,9 +8,8 @@
  *               ia32 ipc() entry;
  *   fentry:     fexit on the same three functions (arguments and return
  *               value in one call, no pairing);
- *   tracepoint: syscalls:sys_{enter,exit}_shmget for x86_64, which never
- *               fire for compat calls, plus tp_btf sys_{enter,exit} for the
- *               two ia32 paths.
+ *   tracepoint: raw_syscalls:sys_exit (tp_btf), for all three paths at
+ *               once, arguments read from the saved user registers.
  * Userspace turns off (autoload) the programs of the modes it does not use.
  */
 #include "vmlinux.h"
@@ -22,7 +21,8 @@
 /* include/uapi/linux/ipc.h: the ipc() call number of shmget; the high 16 bits
  * of the call word carry a version that shmget ignores. */
 #define IPCCALL_SHMGET 23
-/* arch/x86/entry/syscalls/syscall_32.tbl */
+/* arch/x86/entry/syscalls/syscall_{64,32}.tbl */
+#define X64_NR_SHMGET 29
 #define IA32_NR_IPC 117
 #define IA32_NR_SHMGET 395
 /* arch/x86/include/asm/thread_info.h: set while a task runs a 32-bit syscall */
@@ -38,6 +38,11 @@ const volatile __s32 filter_key = 0;
 const volatile bool filter_comm_on = false;
 const volatile char filter_comm[TASK_COMM_LEN] = {};
 const volatile bool failed_only = false;
+/* Wake the reader only once this many bytes wait in the ring buffer (it
+ * polls on a timer for the rest); 0 wakes it for every event it has not
+ * seen. Waking costs the traced thread an interrupt per event, which
+ * dominates the cost of a flood. */
+const volatile __u64 wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -104,6 +109,15 @@ static __always_inline bool wanted(__s32 key)
 	return true;
 }
 
+static __always_inline __u64 submit_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
 	struct task_struct *task;
@@ -131,7 +145,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->uid = (__u32)uid_gid;
 	event->gid = uid_gid >> 32;
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
-	bpf_ringbuf_submit(event, 0);
+	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
 }
 
@@ -162,7 +176,7 @@ static __always_inline int unstash(long ret)
 	return 0;
 }
 
-/* Arguments and return value at once (fexit). */
+/* Arguments and return value at once (fexit, sys_exit). */
 static __always_inline int complete(const struct shm_args *args, long ret)
 {
 	if (!wanted(args->key))
@@ -293,54 +307,35 @@ int BPF_PROG(fexit_ia32_ipc, const struct pt_regs *regs, long ret)
 	return complete(&args, ret);
 }
 
-/* ---- tracepoint mode ---- */
-
-SEC("tracepoint/syscalls/sys_enter_shmget")
-int tp_x64_shmget_enter(struct syscall_trace_enter *ctx)
-{
-	struct shm_args args = {
-		.size = ctx->args[1], .key = ctx->args[0], .shmflg = ctx->args[2],
-		.abi = ABI_X86_64, .call = CALL_SHMGET,
-	};
-
-	return stash(&args);
-}
-
-SEC("tracepoint/syscalls/sys_exit_shmget")
-int tp_x64_shmget_exit(struct syscall_trace_exit *ctx)
-{
-	return unstash(ctx->ret);
-}
-
-/* The syscalls:* tracepoints skip compat syscalls, so the ia32 paths come
- * from the generic syscall tracepoints. These run for every syscall on the
- * host: test the number first, it is the cheapest thing to look at. */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(tp_ia32_enter, struct pt_regs *regs, long id)
+/* ---- tracepoint mode ----
+ * One program on raw_syscalls:sys_exit, through BTF. At exit the user
+ * registers that the entry saved still hold the call's arguments (the
+ * kernel writes only the return value, to ax), so arguments and result come
+ * together: no pairing map, and no tracefs. The syscalls:sys_*_shmget
+ * tracepoints would spare the host's other syscalls, but they never fire
+ * for compat calls. This runs for every syscall on the host, so the number
+ * is tested first, read directly from the trusted regs pointer. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct shm_args args = {};
+	long id = regs->orig_ax;
 
-	if (id != IA32_NR_SHMGET && id != IA32_NR_IPC)
+	if (id == X64_NR_SHMGET) {
+		if (in_compat_syscall())
+			return 0; /* ia32 syscall 29 is pause */
+		x64_shmget_args(&args, regs);
+	} else if (id == IA32_NR_SHMGET || id == IA32_NR_IPC) {
+		if (!in_compat_syscall())
+			return 0; /* x86_64 syscall 117 is setresuid */
+		if (id == IA32_NR_SHMGET)
+			ia32_shmget_args(&args, regs);
+		else if (!ia32_ipc_args(&args, regs))
+			return 0;
+	} else {
 		return 0;
-	if (!in_compat_syscall())
-		return 0; /* x86_64 syscall 117 is setresuid */
-	if (id == IA32_NR_SHMGET)
-		ia32_shmget_args(&args, regs);
-	else if (!ia32_ipc_args(&args, regs))
-		return 0;
-	return stash(&args);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_ia32_exit, struct pt_regs *regs, long ret)
-{
-	long id = BPF_CORE_READ(regs, orig_ax);
-
-	if (id != IA32_NR_SHMGET && id != IA32_NR_IPC)
-		return 0;
-	if (!in_compat_syscall())
-		return 0;
-	return unstash(ret);
+	}
+	return complete(&args, ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

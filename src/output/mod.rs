@@ -54,6 +54,10 @@ impl TextFields {
     }
 }
 
+pub fn stdout_is_terminal() -> bool {
+    nix::unistd::isatty(io::stdout().as_fd()).unwrap_or(false)
+}
+
 pub struct Output {
     format: Format,
     out: BufWriter<File>,
@@ -69,7 +73,7 @@ impl Output {
     /// line buffering of `Stdout`.
     pub fn stdout(format: Format) -> io::Result<Output> {
         let fd = io::stdout().as_fd().try_clone_to_owned()?;
-        let interactive = nix::unistd::isatty(&fd).unwrap_or(false);
+        let interactive = stdout_is_terminal();
         let mut output = Output {
             format,
             out: BufWriter::with_capacity(BUFFER_SIZE, File::from(fd)),
