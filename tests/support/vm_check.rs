@@ -1,0 +1,2 @@
+//! shm-vm-check: runs inside a VM guest (see tests/vm/); placeholder.
+fn main() {}
