@@ -342,7 +342,11 @@ fn configure(
 }
 
 fn load_failure(mode: AttachMode, err: &libbpf_rs::Error, kernel: &KernelInfo) -> String {
-    let refused = err.kind() == libbpf_rs::ErrorKind::PermissionDenied;
+    // EPERM is the kernel refusing the program type (lockdown); EACCES, the
+    // verifier rejecting the program. libbpf-rs maps both to PermissionDenied
+    // and keeps no errno, so the text of the OS error tells them apart.
+    let refused = err.kind() == libbpf_rs::ErrorKind::PermissionDenied
+        && format!("{err:#}").contains("(os error 1)");
     let lockdown = match &kernel.lockdown {
         Some(level) => format!("; kernel lockdown is '{level}'"),
         None => String::new(),

@@ -45,10 +45,13 @@ pub fn write_flags(out: &mut Vec<u8>, shmflg: i32) {
         sep(out);
         write_huge_size(out, huge_log2);
     }
-    let known = MODE_BITS
-        | NAMED_FLAGS.iter().fold(0, |acc, (bit, _)| acc | bit)
+    const KNOWN: u32 = MODE_BITS
+        | IPC_CREAT
+        | IPC_EXCL
+        | SHM_HUGETLB
+        | SHM_NORESERVE
         | (SHM_HUGE_MASK << SHM_HUGE_SHIFT);
-    let unknown = flg & !known;
+    let unknown = flg & !KNOWN;
     if unknown != 0 {
         sep(out);
         write_hex(out, unknown as u64, 0);
@@ -137,6 +140,14 @@ pub fn write_decimal(out: &mut Vec<u8>, value: impl itoa::Integer) {
 /// escape sequences, invalid or truncated UTF-8, invisible format characters)
 /// becomes `\xNN`. The result never holds a tab, newline or escape.
 pub fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Nearly every name is plain ASCII: copy it whole.
+    if bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) && b != b'\\')
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut rest = bytes;
     while !rest.is_empty() {
         let (valid, invalid) = match std::str::from_utf8(rest) {
@@ -218,9 +229,13 @@ impl TimeFormatter {
             self.cached_second = Some(second);
         }
         out.extend_from_slice(&self.prefix);
-        out.push(b'.');
-        write_padded(out, unix_ns % 1_000_000_000, 9);
-        out.push(b'Z');
+        let mut fraction = *b".000000000Z";
+        let mut nanos = unix_ns % 1_000_000_000;
+        for digit in fraction[1..10].iter_mut().rev() {
+            *digit = b'0' + (nanos % 10) as u8;
+            nanos /= 10;
+        }
+        out.extend_from_slice(&fraction);
     }
 }
 

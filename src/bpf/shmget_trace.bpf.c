@@ -118,9 +118,31 @@ static __always_inline __u64 submit_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/* The BTF-typed current task (5.11+) reads with plain loads; older kernels
+ * get the helper-based reads. The test is resolved at load time. */
+#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
+
+static __always_inline __u32 current_ppid(void)
+{
+	if (HAVE_TASK_BTF)
+		return bpf_get_current_task_btf()->real_parent->tgid;
+	return BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), real_parent, tgid);
+}
+
+static __always_inline bool in_compat_syscall(void)
+{
+	__u32 status;
+
+	if (HAVE_TASK_BTF)
+		status = bpf_get_current_task_btf()->thread_info.status;
+	else
+		status = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(),
+				       thread_info.status);
+	return status & TS_COMPAT;
+}
+
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
-	struct task_struct *task;
 	struct shm_event *event;
 	__u64 pid_tgid, uid_gid;
 
@@ -133,7 +155,6 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	}
 	pid_tgid = bpf_get_current_pid_tgid();
 	uid_gid = bpf_get_current_uid_gid();
-	task = (struct task_struct *)bpf_get_current_task();
 
 	event->boot_ns = bpf_ktime_get_boot_ns();
 	event->cgroup_id = bpf_get_current_cgroup_id();
@@ -141,7 +162,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->args = *args;
 	event->pid = pid_tgid >> 32;
 	event->tid = (__u32)pid_tgid;
-	event->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	event->ppid = current_ppid();
 	event->uid = (__u32)uid_gid;
 	event->gid = uid_gid >> 32;
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
@@ -184,14 +205,9 @@ static __always_inline int complete(const struct shm_args *args, long ret)
 	return emit(args, ret);
 }
 
-static __always_inline bool in_compat_syscall(void)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
-}
-
-/* Register conventions, from the user registers the syscall entry saved:
+/* Register conventions, from the user registers the syscall entry saved
+ * (read directly: callers pass a trusted BTF pointer or a stack copy):
  *   x86_64 shmget:  di=key si=size dx=shmflg
  *   ia32 shmget:    bx=key cx=size dx=shmflg
  *   ia32 ipc():     bx=call cx=key dx=size si=shmflg
@@ -199,29 +215,29 @@ static __always_inline bool in_compat_syscall(void)
  * that is not SHMGET. */
 static __always_inline void x64_shmget_args(struct shm_args *args, const struct pt_regs *regs)
 {
-	args->key = BPF_CORE_READ(regs, di);
-	args->size = BPF_CORE_READ(regs, si);
-	args->shmflg = BPF_CORE_READ(regs, dx);
+	args->key = regs->di;
+	args->size = regs->si;
+	args->shmflg = regs->dx;
 	args->abi = ABI_X86_64;
 	args->call = CALL_SHMGET;
 }
 
 static __always_inline void ia32_shmget_args(struct shm_args *args, const struct pt_regs *regs)
 {
-	args->key = BPF_CORE_READ(regs, bx);
-	args->size = (__u32)BPF_CORE_READ(regs, cx);
-	args->shmflg = BPF_CORE_READ(regs, dx);
+	args->key = regs->bx;
+	args->size = (__u32)regs->cx;
+	args->shmflg = regs->dx;
 	args->abi = ABI_IA32;
 	args->call = CALL_SHMGET;
 }
 
 static __always_inline bool ia32_ipc_args(struct shm_args *args, const struct pt_regs *regs)
 {
-	if ((BPF_CORE_READ(regs, bx) & 0xffff) != IPCCALL_SHMGET)
+	if ((regs->bx & 0xffff) != IPCCALL_SHMGET)
 		return false;
-	args->key = BPF_CORE_READ(regs, cx);
-	args->size = (__u32)BPF_CORE_READ(regs, dx);
-	args->shmflg = BPF_CORE_READ(regs, si);
+	args->key = regs->cx;
+	args->size = (__u32)regs->dx;
+	args->shmflg = regs->si;
 	args->abi = ABI_IA32;
 	args->call = CALL_IPC;
 	return true;
@@ -250,8 +266,10 @@ SEC("kprobe/__ia32_sys_shmget")
 int BPF_KPROBE(kprobe_ia32_shmget, const struct pt_regs *regs)
 {
 	struct shm_args args = {};
+	struct pt_regs user_regs;
 
-	ia32_shmget_args(&args, regs);
+	bpf_probe_read_kernel(&user_regs, sizeof(user_regs), regs);
+	ia32_shmget_args(&args, &user_regs);
 	return stash(&args);
 }
 
@@ -265,8 +283,10 @@ SEC("kprobe/__ia32_compat_sys_ipc")
 int BPF_KPROBE(kprobe_ia32_ipc, const struct pt_regs *regs)
 {
 	struct shm_args args = {};
+	struct pt_regs user_regs;
 
-	if (!ia32_ipc_args(&args, regs))
+	bpf_probe_read_kernel(&user_regs, sizeof(user_regs), regs);
+	if (!ia32_ipc_args(&args, &user_regs))
 		return 0;
 	return stash(&args);
 }
@@ -277,34 +297,64 @@ int BPF_KRETPROBE(kretprobe_ia32_ipc, long ret)
 	return unstash(ret);
 }
 
-/* ---- fentry mode ---- */
+/* ---- fentry mode ----
+ * The arguments come from the user registers the syscall entry saved,
+ * task_pt_regs(current), which is what the wrappers get as their one
+ * argument. Not from that argument itself: where the kernel's BTF types it
+ * as a pointer to a forward-declared struct pt_regs (Debian's 5.10), the
+ * verifier refuses any read of it ("arg0 type FWD is not a struct").
+ * Only the return value, ctx[1], is read from the context. */
+
+/* x86_64, include/asm/page_64_types.h: 16 KiB without KASAN */
+#define FALLBACK_THREAD_SIZE (4096 << 2)
+
+static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
+{
+	struct task_struct *task;
+	void *stack;
+
+	/* 5.15+: the helper knows the stack layout (FRED pads it on 6.9+). */
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return (const struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	/* Older kernels: pt_regs end the thread's kernel stack, no padding. */
+	task = (struct task_struct *)bpf_get_current_task();
+	stack = BPF_CORE_READ(task, stack);
+	bpf_probe_read_kernel(copy, sizeof(*copy),
+			      stack + FALLBACK_THREAD_SIZE - bpf_core_type_size(struct pt_regs));
+	return copy;
+}
+
+#define FEXIT_RET(ctx) ((long)(ctx)[1]) /* after the wrapper's one argument */
 
 SEC("fexit/__x64_sys_shmget")
-int BPF_PROG(fexit_x64_shmget, const struct pt_regs *regs, long ret)
+int fexit_x64_shmget(unsigned long long *ctx)
 {
 	struct shm_args args = {};
+	struct pt_regs copy;
 
-	x64_shmget_args(&args, regs);
-	return complete(&args, ret);
+	x64_shmget_args(&args, syscall_regs(&copy));
+	return complete(&args, FEXIT_RET(ctx));
 }
 
 SEC("fexit/__ia32_sys_shmget")
-int BPF_PROG(fexit_ia32_shmget, const struct pt_regs *regs, long ret)
+int fexit_ia32_shmget(unsigned long long *ctx)
 {
 	struct shm_args args = {};
+	struct pt_regs copy;
 
-	ia32_shmget_args(&args, regs);
-	return complete(&args, ret);
+	ia32_shmget_args(&args, syscall_regs(&copy));
+	return complete(&args, FEXIT_RET(ctx));
 }
 
 SEC("fexit/__ia32_compat_sys_ipc")
-int BPF_PROG(fexit_ia32_ipc, const struct pt_regs *regs, long ret)
+int fexit_ia32_ipc(unsigned long long *ctx)
 {
 	struct shm_args args = {};
+	struct pt_regs copy;
 
-	if (!ia32_ipc_args(&args, regs))
+	if (!ia32_ipc_args(&args, syscall_regs(&copy)))
 		return 0;
-	return complete(&args, ret);
+	return complete(&args, FEXIT_RET(ctx));
 }
 
 /* ---- tracepoint mode ----

@@ -6,7 +6,7 @@ mod table;
 mod tsv;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -19,11 +19,11 @@ use crate::event::Event;
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 const BUFFER_SIZE: usize = 64 * 1024;
 
-/// The fields that are text rather than numbers, rendered once per event so
-/// that every format shows the very same text.
+/// The fields that are text rather than numbers, rendered by the same
+/// functions for every format, so that all show the very same text. (TSV,
+/// the bulk format, writes them straight into its line instead.)
 #[derive(Default)]
 pub struct TextFields {
-    time: TimeFormatter,
     pub rfc3339: Vec<u8>,
     pub comm: Vec<u8>,
     pub key: Vec<u8>,
@@ -33,7 +33,7 @@ pub struct TextFields {
 }
 
 impl TextFields {
-    fn render(&mut self, event: &Event) {
+    fn render(&mut self, event: &Event, time: &mut TimeFormatter) {
         let args = &event.raw.args;
         for field in [
             &mut self.rfc3339,
@@ -45,7 +45,7 @@ impl TextFields {
         ] {
             field.clear();
         }
-        self.time.write_rfc3339(&mut self.rfc3339, event.unix_ns);
+        time.write_rfc3339(&mut self.rfc3339, event.unix_ns);
         decode::write_escaped(&mut self.comm, event.comm());
         decode::write_key(&mut self.key, args.key);
         decode::write_hex(&mut self.shmflg, args.shmflg as u32 as u64, 0);
@@ -60,9 +60,12 @@ pub fn stdout_is_terminal() -> bool {
 
 pub struct Output {
     format: Format,
-    out: BufWriter<File>,
-    line: Vec<u8>,
+    file: File,
+    /// Formatted events not yet written; events are formatted straight
+    /// into it.
+    pending: Vec<u8>,
     fields: TextFields,
+    time: TimeFormatter,
     /// A terminal sees each event at once; anything else gets blocks.
     interactive: bool,
     last_flush: Instant,
@@ -73,36 +76,37 @@ impl Output {
     /// line buffering of `Stdout`.
     pub fn stdout(format: Format) -> io::Result<Output> {
         let fd = io::stdout().as_fd().try_clone_to_owned()?;
-        let interactive = stdout_is_terminal();
         let mut output = Output {
             format,
-            out: BufWriter::with_capacity(BUFFER_SIZE, File::from(fd)),
-            line: Vec::with_capacity(512),
+            file: File::from(fd),
+            pending: Vec::with_capacity(BUFFER_SIZE + 4096),
             fields: TextFields::default(),
-            interactive,
+            time: TimeFormatter::default(),
+            interactive: stdout_is_terminal(),
             last_flush: Instant::now(),
         };
-        output.line.clear();
         match format {
-            Format::Table => table::write_header(&mut output.line),
-            Format::Tsv => tsv::write_header(&mut output.line),
+            Format::Table => table::write_header(&mut output.pending),
+            Format::Tsv => tsv::write_header(&mut output.pending),
             Format::Json => {}
         }
-        output.out.write_all(&output.line)?;
-        output.out.flush()?;
+        output.flush()?;
         Ok(output)
     }
 
     pub fn write_event(&mut self, event: &Event) -> io::Result<()> {
-        self.fields.render(event);
-        self.line.clear();
         match self.format {
-            Format::Table => table::write_event(&mut self.line, event, &self.fields),
-            Format::Tsv => tsv::write_event(&mut self.line, event, &self.fields),
-            Format::Json => json::write_event(&mut self.line, event, &self.fields)?,
+            Format::Tsv => tsv::write_event(&mut self.pending, event, &mut self.time),
+            Format::Table => {
+                self.fields.render(event, &mut self.time);
+                table::write_event(&mut self.pending, event, &self.fields)
+            }
+            Format::Json => {
+                self.fields.render(event, &mut self.time);
+                json::write_event(&mut self.pending, event, &self.fields)?
+            }
         }
-        self.out.write_all(&self.line)?;
-        if self.interactive {
+        if self.interactive || self.pending.len() >= BUFFER_SIZE {
             self.flush()?;
         }
         Ok(())
@@ -110,7 +114,7 @@ impl Output {
 
     /// Called between batches: pushes out what has waited long enough.
     pub fn flush_if_due(&mut self) -> io::Result<()> {
-        if !self.out.buffer().is_empty() && self.last_flush.elapsed() >= FLUSH_INTERVAL {
+        if !self.pending.is_empty() && self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
         }
         Ok(())
@@ -118,6 +122,8 @@ impl Output {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.last_flush = Instant::now();
-        self.out.flush()
+        let result = self.file.write_all(&self.pending);
+        self.pending.clear();
+        result
     }
 }

@@ -1,8 +1,11 @@
 //! `--tsv`: a header, then one event per line, tab-separated. No field can
 //! hold a tab or newline: comm is escaped, everything else is generated.
+//! The bulk format: written straight into the output buffer.
 
-use super::TextFields;
-use crate::decode::{errno_name, write_decimal};
+use crate::decode::{
+    errno_name, mode, write_decimal, write_escaped, write_flags, write_hex, write_key, write_mode,
+    TimeFormatter,
+};
 use crate::event::Event;
 
 pub const COLUMNS: [&str; 17] = [
@@ -15,35 +18,35 @@ pub fn write_header(out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields) {
+pub fn write_event(out: &mut Vec<u8>, event: &Event, time: &mut TimeFormatter) {
     let raw = event.raw;
-    let tab = |out: &mut Vec<u8>| out.push(b'\t');
-    out.extend_from_slice(&text.rfc3339);
+    let args = &raw.args;
+    time.write_rfc3339(out, event.unix_ns);
     for id in [raw.pid, raw.tid, raw.ppid, raw.uid, raw.gid] {
-        tab(out);
+        out.push(b'\t');
         write_decimal(out, id);
     }
-    tab(out);
-    out.extend_from_slice(&text.comm);
-    tab(out);
-    out.extend_from_slice(event.abi().as_bytes());
-    tab(out);
-    out.extend_from_slice(event.call().as_bytes());
-    tab(out);
-    out.extend_from_slice(&text.key);
-    tab(out);
-    write_decimal(out, raw.args.size);
-    tab(out);
-    out.extend_from_slice(&text.shmflg);
-    tab(out);
-    out.extend_from_slice(&text.flags);
-    tab(out);
-    out.extend_from_slice(&text.mode);
-    tab(out);
+    out.push(b'\t');
+    write_escaped(out, event.comm());
+    for text in [event.abi(), event.call()] {
+        out.push(b'\t');
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b'\t');
+    write_key(out, args.key);
+    out.push(b'\t');
+    write_decimal(out, args.size);
+    out.push(b'\t');
+    write_hex(out, args.shmflg as u32 as u64, 0);
+    out.push(b'\t');
+    write_flags(out, args.shmflg);
+    out.push(b'\t');
+    write_mode(out, mode(args.shmflg));
+    out.push(b'\t');
     write_decimal(out, raw.ret);
-    tab(out);
+    out.push(b'\t');
     out.extend_from_slice(errno_name(raw.ret).unwrap_or("-").as_bytes());
-    tab(out);
+    out.push(b'\t');
     write_decimal(out, raw.cgroup_id);
     out.push(b'\n');
 }
