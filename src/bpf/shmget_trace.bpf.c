@@ -40,8 +40,10 @@ const volatile char filter_comm[TASK_COMM_LEN] = {};
 const volatile bool failed_only = false;
 /* Wake the reader only once this many bytes wait in the ring buffer (it
  * polls on a timer for the rest); 0 wakes it for every event it has not
- * seen. Waking costs the traced thread an interrupt per event, which
- * dominates the cost of a flood. */
+ * seen. A wakeup is an interrupt on the traced thread's CPU, which
+ * dominates the cost of a flood when paid per event. (Waking only when the
+ * mark is crossed was tried: under load the reader then missed wakeups and
+ * the buffer overflowed.) */
 const volatile __u64 wakeup_bytes = 0;
 
 struct {
@@ -129,6 +131,16 @@ static __always_inline __u32 current_ppid(void)
 	return BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), real_parent, tgid);
 }
 
+/* Copies the name as it is, without bpf_get_current_comm's string scan;
+ * bytes after the NUL may be stale, and userspace stops at the NUL. */
+static __always_inline void current_comm(char comm[TASK_COMM_LEN])
+{
+	if (HAVE_TASK_BTF)
+		bpf_probe_read_kernel(comm, TASK_COMM_LEN, bpf_get_current_task_btf()->comm);
+	else
+		bpf_get_current_comm(comm, TASK_COMM_LEN);
+}
+
 static __always_inline bool in_compat_syscall(void)
 {
 	__u32 status;
@@ -165,7 +177,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->ppid = current_ppid();
 	event->uid = (__u32)uid_gid;
 	event->gid = uid_gid >> 32;
-	bpf_get_current_comm(event->comm, sizeof(event->comm));
+	current_comm(event->comm);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
 }
