@@ -213,37 +213,30 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         return Err(Error::Privileges);
     }
     let kernel = KernelInfo::probe();
-    let candidates: &[AttachMode] = match cli.attach {
-        AttachMode::Auto => &AUTO_ORDER,
-        _ => std::slice::from_ref(&cli.attach),
-    };
-    let mut reasons = vec![];
-    for &mode in candidates {
-        match try_mode(mode, cli, wakeup_bytes, &kernel) {
-            Ok(tracer) => {
-                if cli.verbose {
-                    eprintln!("shmget-trace: {}: used", mode.name());
-                }
-                return Ok(tracer);
-            }
-            Err(reason) => {
-                if cli.verbose {
-                    eprintln!("shmget-trace: {}: not used: {reason}", mode.name());
-                }
-                reasons.push(format!("{}: {reason}", mode.name()));
+    let attempt = |mode: AttachMode| {
+        let result = try_mode(mode, cli, wakeup_bytes, &kernel);
+        if cli.verbose {
+            match &result {
+                Ok(_) => eprintln!("shmget-trace: {}: used", mode.name()),
+                Err(reason) => eprintln!("shmget-trace: {}: not used: {reason}", mode.name()),
             }
         }
+        result
+    };
+    if cli.attach != AttachMode::Auto {
+        return attempt(cli.attach).map_err(|reason| Error::ModeUnavailable {
+            mode: cli.attach.name(),
+            reason,
+        });
     }
-    match cli.attach {
-        AttachMode::Auto => Err(Error::NoUsableHook(reasons.join("; "))),
-        mode => Err(Error::ModeUnavailable {
-            mode: mode.name(),
-            reason: reasons
-                .join("; ")
-                .trim_start_matches(&format!("{}: ", mode.name()))
-                .to_string(),
-        }),
+    let mut reasons = vec![];
+    for mode in AUTO_ORDER {
+        match attempt(mode) {
+            Ok(tracer) => return Ok(tracer),
+            Err(reason) => reasons.push(format!("{}: {reason}", mode.name())),
+        }
     }
+    Err(Error::NoUsableHook(reasons.join("; ")))
 }
 
 fn try_mode(
