@@ -320,20 +320,33 @@ int BPF_KRETPROBE(kretprobe_ia32_ipc, long ret)
 /* x86_64, include/asm/page_64_types.h: 16 KiB without KASAN */
 #define FALLBACK_THREAD_SIZE (4096 << 2)
 
-static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
+/* x86_64: syscall numbers of x32 callers carry this bit */
+#define X32_SYSCALL_BIT 0x40000000
+
+static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy, long nr)
 {
+	const struct pt_regs *regs;
 	struct task_struct *task;
 	void *stack;
 
 	/* 5.15+: the helper knows the stack layout (FRED pads it on 6.9+). */
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
-		return (const struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	/* Older kernels: pt_regs end the thread's kernel stack, no padding. */
-	task = (struct task_struct *)bpf_get_current_task();
-	stack = BPF_CORE_READ(task, stack);
-	bpf_probe_read_kernel(copy, sizeof(*copy),
-			      stack + FALLBACK_THREAD_SIZE - bpf_core_type_size(struct pt_regs));
-	return copy;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		regs = (const struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	} else {
+		/* Older kernels: pt_regs end the thread's kernel stack, no padding. */
+		task = (struct task_struct *)bpf_get_current_task();
+		stack = BPF_CORE_READ(task, stack);
+		bpf_probe_read_kernel(copy, sizeof(*copy),
+				      stack + FALLBACK_THREAD_SIZE - bpf_core_type_size(struct pt_regs));
+		regs = copy;
+	}
+	/* A kernel with another stack size (KASAN doubles it) would give other
+	 * registers: the syscall number tells. Count, never print garbage. */
+	if ((regs->orig_ax & ~X32_SYSCALL_BIT) != nr) {
+		count_lost(LOST_UNREADABLE);
+		return NULL;
+	}
+	return regs;
 }
 
 #define FEXIT_RET(ctx) ((long)(ctx)[1]) /* after the wrapper's one argument */
@@ -341,30 +354,40 @@ static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
 SEC("fexit/__x64_sys_shmget")
 int fexit_x64_shmget(unsigned long long *ctx)
 {
+	const struct pt_regs *regs;
 	struct shm_args args = {};
 	struct pt_regs copy;
 
-	x64_shmget_args(&args, syscall_regs(&copy));
+	regs = syscall_regs(&copy, X64_NR_SHMGET);
+	if (!regs)
+		return 0;
+	x64_shmget_args(&args, regs);
 	return complete(&args, FEXIT_RET(ctx));
 }
 
 SEC("fexit/__ia32_sys_shmget")
 int fexit_ia32_shmget(unsigned long long *ctx)
 {
+	const struct pt_regs *regs;
 	struct shm_args args = {};
 	struct pt_regs copy;
 
-	ia32_shmget_args(&args, syscall_regs(&copy));
+	regs = syscall_regs(&copy, IA32_NR_SHMGET);
+	if (!regs)
+		return 0;
+	ia32_shmget_args(&args, regs);
 	return complete(&args, FEXIT_RET(ctx));
 }
 
 SEC("fexit/__ia32_compat_sys_ipc")
 int fexit_ia32_ipc(unsigned long long *ctx)
 {
+	const struct pt_regs *regs;
 	struct shm_args args = {};
 	struct pt_regs copy;
 
-	if (!ia32_ipc_args(&args, syscall_regs(&copy)))
+	regs = syscall_regs(&copy, IA32_NR_IPC);
+	if (!regs || !ia32_ipc_args(&args, regs))
 		return 0;
 	return complete(&args, FEXIT_RET(ctx));
 }

@@ -23,7 +23,8 @@ enum shm_call {
 enum lost_reason {
 	LOST_RINGBUF_FULL = 0,	/* bpf_ringbuf_reserve failed */
 	LOST_UNPAIRED = 1,	/* entry could not be stashed for its return */
-	LOST_REASONS = 2,
+	LOST_UNREADABLE = 2,	/* the saved registers could not be found */
+	LOST_REASONS = 3,
 };
 
 /* What the entry hook learns; kept per thread until the return hook. */

@@ -1,0 +1,99 @@
+//! What shmget-trace must report for a shmget this thread made, field for
+//! field. Shared by the integration tests and shm-vm-check.
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+
+use super::syscalls::gettid;
+
+/// The TSV columns, and the JSON keys, in order.
+pub const FIELDS: [&str; 17] = [
+    "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
+    "flags", "mode", "ret", "errno", "cgroup",
+];
+
+/// One call the test made, and what the tracer must report for it.
+pub struct Call {
+    pub abi: &'static str,
+    pub call: &'static str,
+    pub key: i32,
+    pub size: u64,
+    pub shmflg: i32,
+    pub flags: &'static str,
+    pub ret: i64,
+}
+
+/// The cgroup v2 id of this process: the inode of its cgroup directory.
+pub fn own_cgroup_id() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount_point = mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        right
+            .starts_with("cgroup2 ")
+            .then(|| left.split(' ').nth(4).map(str::to_string))?
+    })?;
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    std::fs::metadata(format!("{mount_point}{path}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Every way `event` differs from what this thread's `call` must give,
+/// one line each; empty when it is right.
+pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
+    let errno = if call.ret < 0 {
+        Value::from(format!(
+            "{:?}",
+            nix::errno::Errno::from_raw(-call.ret as i32)
+        ))
+    } else {
+        Value::Null
+    };
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    let mut expected = json!({
+        "pid": std::process::id(),
+        "tid": gettid(),
+        "ppid": nix::unistd::getppid().as_raw(),
+        "uid": nix::unistd::getuid().as_raw(),
+        "gid": nix::unistd::getgid().as_raw(),
+        "comm": comm.trim_end_matches('\n'),
+        "abi": call.abi,
+        "call": call.call,
+        "key": format!("0x{:08x}", call.key as u32),
+        "size": call.size,
+        "shmflg": format!("0x{:x}", call.shmflg as u32),
+        "flags": call.flags,
+        "mode": call.shmflg & 0o777,
+        "ret": call.ret,
+        "errno": errno,
+    });
+    let cgroup = own_cgroup_id();
+    if let Some(id) = cgroup {
+        expected["cgroup"] = id.into();
+    }
+    let mut wrong = vec![];
+    for (field, want) in expected.as_object().unwrap() {
+        if &event[field] != want {
+            wrong.push(format!("{field}: got {} want {want}", event[field]));
+        }
+    }
+    if cgroup.is_none() && event["cgroup"].as_u64().is_none() {
+        wrong.push(format!("cgroup: got {}, want a number", event["cgroup"]));
+    }
+    match event["time"].as_str() {
+        Some(t) if t.len() == 30 && t.ends_with('Z') && t.as_bytes()[10] == b'T' => {}
+        _ => wrong.push(format!(
+            "time: got {} want RFC 3339 UTC with nanoseconds",
+            event["time"]
+        )),
+    }
+    if let Some(object) = event.as_object() {
+        for field in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
+            wrong.push(format!("unexpected field {field}"));
+        }
+    }
+    wrong
+}
