@@ -5,14 +5,16 @@
 //! that loads and attaches in full; an explicitly requested mode that cannot
 //! is an error that says why.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
+use crate::cgroup;
 use crate::cli::{AttachMode, Cli};
 use crate::error::Error;
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
@@ -203,6 +205,15 @@ impl Tracer {
     }
 }
 
+/// What every mode is loaded with.
+struct Plan<'a> {
+    cli: &'a Cli,
+    wakeup_bytes: u64,
+    /// The --cgroup directory, open, for the cgroup_filter map.
+    cgroup: Option<File>,
+    kernel: KernelInfo,
+}
+
 /// `wakeup_bytes`: how much may wait in the ring buffer before the reader
 /// is woken; 0 wakes it for each event (see the BPF side).
 pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
@@ -212,9 +223,23 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
     if !has_bpf_privileges() {
         return Err(Error::Privileges);
     }
-    let kernel = KernelInfo::probe();
+    let cgroup = match &cli.cgroup {
+        Some(path) => {
+            let dir = cgroup::cgroup_dir(path).map_err(Error::Cgroup)?;
+            let file =
+                File::open(&dir).map_err(|e| Error::Cgroup(format!("{}: {e}", dir.display())))?;
+            Some(file)
+        }
+        None => None,
+    };
+    let plan = Plan {
+        cli,
+        wakeup_bytes,
+        cgroup,
+        kernel: KernelInfo::probe(),
+    };
     let attempt = |mode: AttachMode| {
-        let result = try_mode(mode, cli, wakeup_bytes, &kernel);
+        let result = try_mode(mode, &plan);
         if cli.verbose {
             match &result {
                 Ok(_) => eprintln!("shmget-trace: {}: used", mode.name()),
@@ -239,12 +264,8 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
     Err(Error::NoUsableHook(reasons.join("; ")))
 }
 
-fn try_mode(
-    mode: AttachMode,
-    cli: &Cli,
-    wakeup_bytes: u64,
-    kernel: &KernelInfo,
-) -> Result<Tracer, String> {
+fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
+    let kernel = &plan.kernel;
     if mode == AttachMode::Kprobe && !kernel.kprobe_pmu {
         return Err("the kernel has no kprobes (no kprobe PMU: CONFIG_KPROBES is not set)".into());
     }
@@ -265,7 +286,7 @@ fn try_mode(
     let mut open_skel = ShmgetTraceSkelBuilder::default()
         .open(storage)
         .map_err(|e| format!("opening the BPF object failed: {e}"))?;
-    configure(&mut open_skel, cli, wakeup_bytes)?;
+    configure(&mut open_skel, plan)?;
     for mut prog in open_skel.open_object_mut().progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         prog.set_autoload(wanted(&name));
@@ -273,6 +294,13 @@ fn try_mode(
     let skel = open_skel
         .load()
         .map_err(|e| load_failure(mode, &e, kernel))?;
+    if let Some(cgroup) = &plan.cgroup {
+        let slot = 0u32.to_ne_bytes();
+        skel.maps
+            .cgroup_filter
+            .update(&slot, &cgroup.as_raw_fd().to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| format!("setting the cgroup filter failed: {e}"))?;
+    }
 
     let mut links = vec![];
     for prog in skel.object().progs_mut() {
@@ -298,11 +326,8 @@ fn try_mode(
 }
 
 /// Filters and the ring buffer size go into the object before load.
-fn configure(
-    open_skel: &mut OpenShmgetTraceSkel<'static>,
-    cli: &Cli,
-    wakeup_bytes: u64,
-) -> Result<(), String> {
+fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Result<(), String> {
+    let cli = plan.cli;
     open_skel
         .maps
         .events
@@ -330,7 +355,8 @@ fn configure(
         }
     }
     rodata.failed_only = cli.failed;
-    rodata.wakeup_bytes = wakeup_bytes;
+    rodata.filter_cgroup_on = plan.cgroup.is_some();
+    rodata.wakeup_bytes = plan.wakeup_bytes;
     Ok(())
 }
 

@@ -42,6 +42,12 @@ pub struct Cli {
     #[arg(short = 'k', long, value_name = "KEY", value_parser = parse_key, allow_negative_numbers = true)]
     pub key: Option<i32>,
 
+    /// Only calls from this cgroup or one below it: a cgroup2 path, either
+    /// under the mount (/sys/fs/cgroup/system.slice) or from its root
+    /// (/system.slice)
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+
     /// Only failed calls
     #[arg(short = 'x', long)]
     pub failed: bool,

@@ -21,6 +21,9 @@ pub enum Error {
     )]
     NoBtf,
 
+    #[error("--cgroup: {0}")]
+    Cgroup(String),
+
     #[error("--attach {mode} is not possible on this kernel: {reason}")]
     ModeUnavailable { mode: &'static str, reason: String },
 

@@ -6,6 +6,7 @@
 //! as a table, TSV or JSON.
 
 mod attach;
+mod cgroup;
 mod cli;
 mod decode;
 mod error;

@@ -151,12 +151,9 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
     let tsv = tsv.stop();
     let lines: Vec<&str> = tsv.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "header and one row: {lines:?}");
-    assert_eq!(
-        lines[0],
-        "time\tpid\ttid\tppid\tuid\tgid\tcomm\tabi\tcall\tkey\tsize\tshmflg\tflags\tmode\tret\terrno\tcgroup"
-    );
+    assert_eq!(lines[0], expect::FIELDS.join("\t"));
     let fields: Vec<&str> = lines[1].split('\t').collect();
-    assert_eq!(fields.len(), 17, "{fields:?}");
+    assert_eq!(fields.len(), expect::FIELDS.len(), "{fields:?}");
     assert_eq!(fields[6], escaped);
     assert_eq!(fields[9], format!("0x{:08x}", key));
 
@@ -206,4 +203,69 @@ fn lost_events_are_counted_exactly() {
         "delivered {delivered} + lost {lost}"
     );
     assert!(lost > 0, "a 4K ring buffer cannot hold a burst of {CALLS}");
+}
+
+/// A cgroup made for the test, removed when the test ends.
+struct TempCgroup(std::path::PathBuf);
+
+impl Drop for TempCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A process moved into a cgroup of its own: `--cgroup` keeps only its
+/// calls (given either way a user would write the path), and its events
+/// name that cgroup by id and by path.
+#[test]
+fn cgroup_filter_and_path() {
+    if !bpf_available() {
+        return;
+    }
+    let Some(mount) = expect::cgroup2_mount() else {
+        panic!("no cgroup2 mount on a host that can load BPF");
+    };
+    let name = format!("shmget-trace-test-{}", std::process::id());
+    let cgroup = TempCgroup(std::path::Path::new(&mount).join(&name));
+    std::fs::create_dir(&cgroup.0).expect("create a cgroup");
+    let key = unique_key(20);
+    let workload = Workload::spawn_waiting(&[&format!("native:{key}:0:0")]);
+    std::fs::write(cgroup.0.join("cgroup.procs"), workload.pid().to_string())
+        .expect("move the workload into the cgroup");
+    let relative = format!("/{name}");
+    let full = cgroup.0.display().to_string();
+    let by_relative = Tracer::start(&["--json", "--cgroup", &relative]);
+    let by_full = Tracer::start(&["--json", "--cgroup", &full]);
+    native_shmget(key, 0, 0); // this process is outside: not reported
+    let results = workload.go();
+
+    use std::os::unix::fs::MetadataExt;
+    let id = std::fs::metadata(&cgroup.0).unwrap().ino();
+    for done in [by_relative.stop(), by_full.stop()] {
+        done.assert_success();
+        let events = done.json_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["pid"], results[0]["pid"]);
+        assert_eq!(events[0]["ret"], results[0]["ret"]);
+        assert_eq!(events[0]["cgroup"], id);
+        assert_eq!(events[0]["cgroup_path"], relative);
+    }
+}
+
+#[test]
+fn unknown_cgroup_is_one_clear_line() {
+    if !bpf_available() {
+        return;
+    }
+    let out = std::process::Command::new(TRACER)
+        .args(["--cgroup", "/no/such/cgroup"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("shmget-trace: --cgroup: /no/such/cgroup is not a cgroup"),
+        "{stderr}"
+    );
 }

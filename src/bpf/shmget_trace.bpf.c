@@ -38,6 +38,8 @@ const volatile __s32 filter_key = 0;
 const volatile bool filter_comm_on = false;
 const volatile char filter_comm[TASK_COMM_LEN] = {};
 const volatile bool failed_only = false;
+/* --cgroup: the cgroup (or one below it) is in slot 0 of cgroup_filter */
+const volatile bool filter_cgroup_on = false;
 /* Wake the reader only once this many bytes wait in the ring buffer (it
  * polls on a timer for the rest); 0 wakes it for every event it has not
  * seen. A wakeup is an interrupt on the traced thread's CPU, which
@@ -58,6 +60,13 @@ struct {
 	__type(key, __u64);
 	__type(value, struct shm_args);
 } inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
 
 /* Events dropped in the kernel, per reason; per-CPU so that a flood does not
  * contend on one counter. */
@@ -108,6 +117,8 @@ static __always_inline bool wanted(__s32 key)
 		return false;
 	if (filter_comm_on && !comm_matches())
 		return false;
+	if (filter_cgroup_on && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+		return false;
 	return true;
 }
 
@@ -129,6 +140,23 @@ static __always_inline __u32 current_ppid(void)
 	if (HAVE_TASK_BTF)
 		return bpf_get_current_task_btf()->real_parent->tgid;
 	return BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), real_parent, tgid);
+}
+
+/* The pid namespace is the one the task's children get: its own, unless it
+ * called unshare(CLONE_NEWPID) and has not forked since (as Tracee reads it). */
+static __always_inline void current_namespaces(struct shm_event *event)
+{
+	struct task_struct *task;
+
+	if (HAVE_TASK_BTF) {
+		task = bpf_get_current_task_btf();
+		event->pidns = task->nsproxy->pid_ns_for_children->ns.inum;
+		event->mntns = task->nsproxy->mnt_ns->ns.inum;
+		return;
+	}
+	task = (struct task_struct *)bpf_get_current_task();
+	event->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+	event->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 }
 
 /* Copies the name as it is, without bpf_get_current_comm's string scan;
@@ -177,6 +205,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->ppid = current_ppid();
 	event->uid = (__u32)uid_gid;
 	event->gid = uid_gid >> 32;
+	current_namespaces(event);
 	current_comm(event->comm);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;

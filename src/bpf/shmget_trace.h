@@ -47,6 +47,8 @@ struct shm_event {
 	__u32 ppid;
 	__u32 uid;
 	__u32 gid;
+	__u32 pidns;		/* inode numbers of the pid and mount namespaces */
+	__u32 mntns;
 	char comm[TASK_COMM_LEN];
 };
 

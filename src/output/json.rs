@@ -1,6 +1,7 @@
 //! `--json`: one object per line, the TSV column names as keys. Integers are
 //! numbers except `key` and `shmflg`, which keep their hex text; `errno` is
-//! null on success.
+//! null on success; `cgroup_path` and `container` are left out when there
+//! is none.
 
 use std::borrow::Cow;
 use std::io;
@@ -30,6 +31,12 @@ struct JsonEvent<'a> {
     ret: i64,
     errno: Option<&'static str>,
     cgroup: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_path: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<Cow<'a, str>>,
+    pidns: u32,
+    mntns: u32,
 }
 
 pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields) -> io::Result<()> {
@@ -54,6 +61,14 @@ pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields) -> io::R
         ret: raw.ret,
         errno: errno_name(raw.ret),
         cgroup: raw.cgroup_id,
+        cgroup_path: Some(&text.cgroup_path)
+            .filter(|t| !t.is_empty())
+            .map(|t| str(t)),
+        container: Some(&text.container)
+            .filter(|t| !t.is_empty())
+            .map(|t| str(t)),
+        pidns: raw.pidns,
+        mntns: raw.mntns,
     };
     serde_json::to_writer(&mut *out, &json)?;
     out.push(b'\n');

@@ -10,6 +10,7 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use crate::cgroup::{Cgroup, CgroupPaths};
 use crate::cli::Format;
 use crate::decode::{self, TimeFormatter};
 use crate::event::Event;
@@ -30,10 +31,13 @@ pub struct TextFields {
     pub shmflg: Vec<u8>,
     pub flags: Vec<u8>,
     pub mode: Vec<u8>,
+    /// Empty when unknown or none.
+    pub cgroup_path: Vec<u8>,
+    pub container: Vec<u8>,
 }
 
 impl TextFields {
-    fn render(&mut self, event: &Event, time: &mut TimeFormatter) {
+    fn render(&mut self, event: &Event, time: &mut TimeFormatter, cgroup: Option<&Cgroup>) {
         let args = &event.raw.args;
         for field in [
             &mut self.rfc3339,
@@ -42,6 +46,8 @@ impl TextFields {
             &mut self.shmflg,
             &mut self.flags,
             &mut self.mode,
+            &mut self.cgroup_path,
+            &mut self.container,
         ] {
             field.clear();
         }
@@ -51,6 +57,12 @@ impl TextFields {
         decode::write_hex(&mut self.shmflg, args.shmflg as u32 as u64, 0);
         decode::write_flags(&mut self.flags, args.shmflg);
         decode::write_mode(&mut self.mode, decode::mode(args.shmflg));
+        if let Some(cgroup) = cgroup {
+            decode::write_escaped(&mut self.cgroup_path, cgroup.path.as_bytes());
+            if let Some(container) = &cgroup.container {
+                decode::write_escaped(&mut self.container, container.as_bytes());
+            }
+        }
     }
 }
 
@@ -66,6 +78,7 @@ pub struct Output {
     pending: Vec<u8>,
     fields: TextFields,
     time: TimeFormatter,
+    cgroups: CgroupPaths,
     /// A terminal sees each event at once; anything else gets blocks.
     interactive: bool,
     last_flush: Instant,
@@ -82,6 +95,7 @@ impl Output {
             pending: Vec::with_capacity(BUFFER_SIZE + 4096),
             fields: TextFields::default(),
             time: TimeFormatter::default(),
+            cgroups: CgroupPaths::new(),
             interactive: stdout_is_terminal(),
             last_flush: Instant::now(),
         };
@@ -95,14 +109,15 @@ impl Output {
     }
 
     pub fn write_event(&mut self, event: &Event) -> io::Result<()> {
+        let cgroup = self.cgroups.get(event.raw.cgroup_id);
         match self.format {
-            Format::Tsv => tsv::write_event(&mut self.pending, event, &mut self.time),
+            Format::Tsv => tsv::write_event(&mut self.pending, event, &mut self.time, cgroup),
             Format::Table => {
-                self.fields.render(event, &mut self.time);
+                self.fields.render(event, &mut self.time, cgroup);
                 table::write_event(&mut self.pending, event, &self.fields)
             }
             Format::Json => {
-                self.fields.render(event, &mut self.time);
+                self.fields.render(event, &mut self.time, cgroup);
                 json::write_event(&mut self.pending, event, &self.fields)?
             }
         }

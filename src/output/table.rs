@@ -1,6 +1,6 @@
 //! The default: an aligned table for people, like bcc's snoop tools. The
 //! time is UTC time of day; TSV and JSON carry the full date. FLAGS, the
-//! only wide field, comes last so that it cannot push the others about.
+//! widest field, comes last so that it cannot push the others about.
 
 use std::io::Write;
 
@@ -11,7 +11,7 @@ use crate::event::Event;
 pub fn write_header(out: &mut Vec<u8>) {
     let _ = writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:>6} {:<16} {:<6} {:<6} {:<10} {:>12} {:<4} {:>9} {:<7} FLAGS",
+        "{:<15} {:>7} {:>7} {:>6} {:<16} {:<6} {:<6} {:<10} {:>12} {:<4} {:>9} {:<7} {:<20} FLAGS",
         "TIME(UTC)",
         "PID",
         "TID",
@@ -23,7 +23,8 @@ pub fn write_header(out: &mut Vec<u8>) {
         "SIZE",
         "MODE",
         "RET",
-        "ERRNO"
+        "ERRNO",
+        "CONTAINER"
     );
 }
 
@@ -34,7 +35,7 @@ pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields) {
     let text_of = |bytes| String::from_utf8_lossy(bytes);
     let _ = writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:>6} {:<16} {:<6} {:<6} {:<10} {:>12} {:<4} {:>9} {:<7} {}",
+        "{:<15} {:>7} {:>7} {:>6} {:<16} {:<6} {:<6} {:<10} {:>12} {:<4} {:>9} {:<7} {:<20} {}",
         text_of(time_of_day),
         raw.pid,
         raw.tid,
@@ -47,6 +48,11 @@ pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields) {
         text_of(&text.mode),
         raw.ret,
         errno_name(raw.ret).unwrap_or("-"),
+        if text.container.is_empty() {
+            "-".into()
+        } else {
+            text_of(&text.container)
+        },
         text_of(&text.flags),
     );
 }

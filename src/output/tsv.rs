@@ -2,15 +2,35 @@
 //! hold a tab or newline: comm is escaped, everything else is generated.
 //! The bulk format: written straight into the output buffer.
 
+use crate::cgroup::Cgroup;
 use crate::decode::{
     errno_name, mode, write_decimal, write_escaped, write_flags, write_hex, write_key, write_mode,
     TimeFormatter,
 };
 use crate::event::Event;
 
-pub const COLUMNS: [&str; 17] = [
-    "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
-    "flags", "mode", "ret", "errno", "cgroup",
+pub const COLUMNS: [&str; 21] = [
+    "time",
+    "pid",
+    "tid",
+    "ppid",
+    "uid",
+    "gid",
+    "comm",
+    "abi",
+    "call",
+    "key",
+    "size",
+    "shmflg",
+    "flags",
+    "mode",
+    "ret",
+    "errno",
+    "cgroup",
+    "cgroup_path",
+    "container",
+    "pidns",
+    "mntns",
 ];
 
 pub fn write_header(out: &mut Vec<u8>) {
@@ -18,7 +38,12 @@ pub fn write_header(out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-pub fn write_event(out: &mut Vec<u8>, event: &Event, time: &mut TimeFormatter) {
+pub fn write_event(
+    out: &mut Vec<u8>,
+    event: &Event,
+    time: &mut TimeFormatter,
+    cgroup: Option<&Cgroup>,
+) {
     let raw = event.raw;
     let args = &raw.args;
     time.write_rfc3339(out, event.unix_ns);
@@ -48,5 +73,20 @@ pub fn write_event(out: &mut Vec<u8>, event: &Event, time: &mut TimeFormatter) {
     out.extend_from_slice(errno_name(raw.ret).unwrap_or("-").as_bytes());
     out.push(b'\t');
     write_decimal(out, raw.cgroup_id);
+    out.push(b'\t');
+    write_escaped_or_dash(out, cgroup.map(|c| c.path.as_str()));
+    out.push(b'\t');
+    write_escaped_or_dash(out, cgroup.and_then(|c| c.container.as_deref()));
+    for ns in [raw.pidns, raw.mntns] {
+        out.push(b'\t');
+        write_decimal(out, ns);
+    }
     out.push(b'\n');
+}
+
+fn write_escaped_or_dash(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => write_escaped(out, text.as_bytes()),
+        None => out.push(b'-'),
+    }
 }

@@ -8,9 +8,28 @@ use serde_json::{json, Value};
 use super::syscalls::gettid;
 
 /// The TSV columns, and the JSON keys, in order.
-pub const FIELDS: [&str; 17] = [
-    "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
-    "flags", "mode", "ret", "errno", "cgroup",
+pub const FIELDS: [&str; 21] = [
+    "time",
+    "pid",
+    "tid",
+    "ppid",
+    "uid",
+    "gid",
+    "comm",
+    "abi",
+    "call",
+    "key",
+    "size",
+    "shmflg",
+    "flags",
+    "mode",
+    "ret",
+    "errno",
+    "cgroup",
+    "cgroup_path",
+    "container",
+    "pidns",
+    "mntns",
 ];
 
 /// One call the test made, and what the tracer must report for it.
@@ -24,21 +43,39 @@ pub struct Call {
     pub ret: i64,
 }
 
-/// The cgroup v2 id of this process: the inode of its cgroup directory.
-pub fn own_cgroup_id() -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
+/// Where cgroup2 is mounted.
+pub fn cgroup2_mount() -> Option<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount_point = mountinfo.lines().find_map(|line| {
+    mountinfo.lines().find_map(|line| {
         let (left, right) = line.split_once(" - ")?;
         right
             .starts_with("cgroup2 ")
             .then(|| left.split(' ').nth(4).map(str::to_string))?
-    })?;
+    })
+}
+
+/// The cgroup v2 path of this process, from the cgroup2 root.
+pub fn own_cgroup_path() -> Option<String> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    std::fs::metadata(format!("{mount_point}{path}"))
-        .ok()
+    cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+}
+
+/// The cgroup v2 id of this process: the inode of its cgroup directory.
+pub fn own_cgroup_id() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("{}{}", cgroup2_mount()?, own_cgroup_path()?);
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// The inode number of one of this thread's namespaces (`pid_for_children`, `mnt`).
+pub fn own_namespace(name: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/thread-self/ns/{name}"))
         .map(|m| m.ino())
+        .unwrap_or(0)
 }
 
 /// Every way `event` differs from what this thread's `call` must give,
@@ -53,6 +90,7 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         Value::Null
     };
     let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    let mut wrong = vec![];
     let mut expected = json!({
         "pid": std::process::id(),
         "tid": gettid(),
@@ -69,12 +107,20 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         "mode": call.shmflg & 0o777,
         "ret": call.ret,
         "errno": errno,
+        "pidns": own_namespace("pid_for_children"),
+        "mntns": own_namespace("mnt"),
     });
     let cgroup = own_cgroup_id();
     if let Some(id) = cgroup {
         expected["cgroup"] = id.into();
+        expected["cgroup_path"] = own_cgroup_path().into();
     }
-    let mut wrong = vec![];
+    if !(event["container"].is_null() || event["container"].is_string()) {
+        wrong.push(format!(
+            "container: got {}, want absent or a string",
+            event["container"]
+        ));
+    }
     for (field, want) in expected.as_object().unwrap() {
         if &event[field] != want {
             wrong.push(format!("{field}: got {} want {want}", event[field]));
