@@ -2,7 +2,7 @@
 //!
 //! Stages, one module each: `cli` parses, `attach` picks a mode and hooks
 //! the kernel (BPF side in `src/bpf/`), `trace` runs the ring-buffer loop,
-//! `event` and `decode` turn raw events into fields, `output` writes them
+//! `event`, `decode`, `segment` and `cgroup` turn raw events into fields, `output` writes them
 //! as a table, TSV or JSON.
 
 mod attach;
@@ -12,6 +12,7 @@ mod decode;
 mod error;
 mod event;
 mod output;
+mod segment;
 mod trace;
 
 mod skel {

@@ -269,3 +269,67 @@ fn unknown_cgroup_is_one_clear_line() {
         "{stderr}"
     );
 }
+
+/// Whether a successful shmget created its segment or opened one, and
+/// whose: a segment that another uid created and this thread opens with
+/// IPC_CREAT (the squatting pattern) is flagged.
+#[test]
+fn created_opened_and_squatted_segments() {
+    if !bpf_available() {
+        return;
+    }
+    let mut segments = Segments::default();
+    let foreign = unique_key(21);
+    let own = unique_key(22);
+    // Another uid (nobody) creates a segment anyone may open, and leaves it.
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            WORKLOAD,
+            "--keep",
+        ])
+        .arg(format!("native:{foreign}:4096:0o1666"))
+        .output()
+        .expect("run shm-workload as nobody");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("workload JSON");
+    let creator = result["pid"].as_u64().unwrap();
+    assert!(
+        segments.track(result["ret"].as_i64().unwrap()) >= 0,
+        "{result}"
+    );
+
+    let tracer = trace_this_thread("--json");
+    let squatted = native_shmget(foreign, 0, IPC_CREAT);
+    let opened = ia32_ipc_shmget(foreign, 0, 0);
+    let created = segments.track(native_shmget(own, 4096, IPC_CREAT | 0o600));
+    segments.track(native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600));
+    let reopened = native_shmget(own, 0, IPC_CREAT);
+    let done = tracer.stop();
+    assert!(squatted >= 0 && opened >= 0 && created >= 0 && reopened == created);
+
+    let events = done.json_events();
+    assert_eq!(events.len(), 5, "{events:?}");
+    let did = |e: &serde_json::Value| {
+        (
+            e["origin"].as_str().unwrap().to_string(),
+            e["owner_uid"].as_u64(),
+            e["creator_pid"].as_u64(),
+            e["squat"].as_bool().unwrap(),
+        )
+    };
+    let me = u64::from(std::process::id());
+    assert_eq!(
+        did(&events[0]),
+        ("opened".into(), Some(65534), Some(creator), true)
+    );
+    assert_eq!(
+        did(&events[1]),
+        ("opened".into(), Some(65534), Some(creator), false)
+    );
+    assert_eq!(did(&events[2]), ("created".into(), None, None, false));
+    assert_eq!(did(&events[3]), ("created".into(), None, None, false));
+    // Not the namespace's newest segment any more: opened, though its own.
+    assert_eq!(did(&events[4]), ("opened".into(), Some(0), Some(me), false));
+}

@@ -159,6 +159,73 @@ static __always_inline void current_namespaces(struct shm_event *event)
 	event->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 }
 
+/* include/linux/ipc_namespace.h: ids[] of shared memory */
+#define IPC_SHM_IDS 2
+
+/* ipc/util.h: an ipc id is seq * IPCMNI + index; IPCMNI is 2^15, or 2^24
+ * with the ipcmni_extend boot option. */
+#define IPCMNI_IDX_MASK ((1 << 15) - 1)
+#define IPCMNI_EXT_IDX_MASK ((1 << 24) - 1)
+/* Levels of an xarray holding 24-bit indexes, with 4-bit chunks at least. */
+#define XA_MAX_LEVELS 6
+
+static __always_inline bool xa_is_node(const void *entry)
+{
+	return ((unsigned long)entry & 3) == 2 && (unsigned long)entry > 4096;
+}
+
+/* idr_find() on the namespace's shm ids, as xa_load() walks an xarray. No
+ * lock is held: a segment removed meanwhile reads as absent or as another
+ * id, which the caller checks. */
+static __always_inline struct kern_ipc_perm *shm_idr_find(struct ipc_namespace *ns,
+							 unsigned long index)
+{
+	const unsigned long chunk = bpf_core_field_size(struct xa_node, slots) / sizeof(void *);
+	void *entry = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].ipcs_idr.idr_rt.xa_head);
+	struct xa_node *node;
+	unsigned char shift;
+
+	if (!xa_is_node(entry))
+		return index == 0 && !((unsigned long)entry & 3) ? entry : NULL;
+	node = (struct xa_node *)((unsigned long)entry - 2);
+	if ((index >> BPF_CORE_READ(node, shift)) >= chunk)
+		return NULL;
+	for (int level = 0; level < XA_MAX_LEVELS; level++) {
+		shift = BPF_CORE_READ(node, shift);
+		bpf_probe_read_kernel(&entry, sizeof(entry),
+				      &node->slots[(index >> shift) & (chunk - 1)]);
+		if (!xa_is_node(entry))
+			return ((unsigned long)entry & 3) ? NULL : entry;
+		node = (struct xa_node *)((unsigned long)entry - 2);
+	}
+	return NULL;
+}
+
+/* Owner and creator of the segment a successful shmget returned, as they
+ * are at return: exact, where reading /proc/sysvipc/shm later would race
+ * with the segment's removal. */
+static __always_inline void read_segment(struct shm_event *event, __s32 id)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
+	struct kern_ipc_perm *perm;
+	struct shmid_kernel *shp;
+
+	event->newest_idx = bpf_core_field_exists(struct ipc_ids, last_idx)
+		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].last_idx) : -1;
+	perm = shm_idr_find(ns, id & IPCMNI_IDX_MASK);
+	if (!perm || BPF_CORE_READ(perm, id) != id)
+		perm = shm_idr_find(ns, id & IPCMNI_EXT_IDX_MASK);
+	if (!perm || BPF_CORE_READ(perm, id) != id || BPF_CORE_READ(perm, deleted))
+		return;
+	shp = (struct shmid_kernel *)((void *)perm -
+				      bpf_core_field_offset(struct shmid_kernel, shm_perm));
+	event->seg_found = 1;
+	event->seg_uid = BPF_CORE_READ(perm, uid.val);
+	event->seg_cuid = BPF_CORE_READ(perm, cuid.val);
+	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
+}
+
 /* Copies the name as it is, without bpf_get_current_comm's string scan;
  * bytes after the NUL may be stale, and userspace stops at the NUL. */
 static __always_inline void current_comm(char comm[TASK_COMM_LEN])
@@ -206,6 +273,10 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->uid = (__u32)uid_gid;
 	event->gid = uid_gid >> 32;
 	current_namespaces(event);
+	event->newest_idx = -1;
+	event->seg_found = 0;
+	if (ret >= 0)
+		read_segment(event, ret);
 	current_comm(event->comm);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;

@@ -49,6 +49,13 @@ struct shm_event {
 	__u32 gid;
 	__u32 pidns;		/* inode numbers of the pid and mount namespaces */
 	__u32 mntns;
+	/* Of a successful shmget, read in the kernel at return: */
+	__s32 newest_idx;	/* index of the segment the caller's ipc namespace
+				 * created last; -1 unknown or failed call */
+	__u32 seg_found;	/* 1 when the returned id was found (then:) */
+	__u32 seg_uid;		/* its owner */
+	__u32 seg_cuid;		/* its creator's uid */
+	__u32 seg_cpid;		/* its creator's pid */
 	char comm[TASK_COMM_LEN];
 };
 

@@ -1,7 +1,8 @@
 //! `--json`: one object per line, the TSV column names as keys. Integers are
 //! numbers except `key` and `shmflg`, which keep their hex text; `errno` is
-//! null on success; `cgroup_path` and `container` are left out when there
-//! is none.
+//! null on success; fields that do not apply are left out: `cgroup_path`
+//! and `container` when there is none, what the call did (`origin`,
+//! `owner_uid`, `creator_pid`, `squat`) when it failed.
 
 use std::borrow::Cow;
 use std::io;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use super::TextFields;
 use crate::decode::errno_name;
 use crate::event::Event;
+use crate::segment::Outcome;
 
 #[derive(Serialize)]
 struct JsonEvent<'a> {
@@ -37,9 +39,22 @@ struct JsonEvent<'a> {
     container: Option<Cow<'a, str>>,
     pidns: u32,
     mntns: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creator_pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    squat: Option<bool>,
 }
 
-pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields) -> io::Result<()> {
+pub fn write_event(
+    out: &mut Vec<u8>,
+    event: &Event,
+    text: &TextFields,
+    outcome: Option<Outcome>,
+) -> io::Result<()> {
     let raw = event.raw;
     // The text fields are ASCII or escaped valid UTF-8, so these borrow.
     let str = |bytes| String::from_utf8_lossy(bytes);
@@ -69,6 +84,10 @@ pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields) -> io::R
             .map(|t| str(t)),
         pidns: raw.pidns,
         mntns: raw.mntns,
+        origin: outcome.map(|o| o.origin.name()),
+        owner_uid: outcome.and_then(|o| o.owner_uid),
+        creator_pid: outcome.and_then(|o| o.creator_pid),
+        squat: outcome.map(|o| o.squat),
     };
     serde_json::to_writer(&mut *out, &json)?;
     out.push(b'\n');

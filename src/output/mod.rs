@@ -14,6 +14,7 @@ use crate::cgroup::{Cgroup, CgroupPaths};
 use crate::cli::Format;
 use crate::decode::{self, TimeFormatter};
 use crate::event::Event;
+use crate::segment;
 
 /// Output to a file or pipe is written in blocks, but never held longer
 /// than this while events flow (checked between ring-buffer batches).
@@ -110,15 +111,18 @@ impl Output {
 
     pub fn write_event(&mut self, event: &Event) -> io::Result<()> {
         let cgroup = self.cgroups.get(event.raw.cgroup_id);
+        let outcome = segment::outcome(event.raw);
         match self.format {
-            Format::Tsv => tsv::write_event(&mut self.pending, event, &mut self.time, cgroup),
+            Format::Tsv => {
+                tsv::write_event(&mut self.pending, event, &mut self.time, cgroup, outcome)
+            }
             Format::Table => {
                 self.fields.render(event, &mut self.time, cgroup);
-                table::write_event(&mut self.pending, event, &self.fields)
+                table::write_event(&mut self.pending, event, &self.fields, outcome)
             }
             Format::Json => {
                 self.fields.render(event, &mut self.time, cgroup);
-                json::write_event(&mut self.pending, event, &self.fields)?
+                json::write_event(&mut self.pending, event, &self.fields, outcome)?
             }
         }
         if self.interactive || self.pending.len() >= BUFFER_SIZE {

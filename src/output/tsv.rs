@@ -8,29 +8,13 @@ use crate::decode::{
     TimeFormatter,
 };
 use crate::event::Event;
+use crate::segment::Outcome;
 
-pub const COLUMNS: [&str; 21] = [
-    "time",
-    "pid",
-    "tid",
-    "ppid",
-    "uid",
-    "gid",
-    "comm",
-    "abi",
-    "call",
-    "key",
-    "size",
-    "shmflg",
-    "flags",
-    "mode",
-    "ret",
-    "errno",
-    "cgroup",
-    "cgroup_path",
-    "container",
-    "pidns",
-    "mntns",
+#[rustfmt::skip]
+pub const COLUMNS: [&str; 25] = [
+    "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
+    "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
+    "origin", "owner_uid", "creator_pid", "squat",
 ];
 
 pub fn write_header(out: &mut Vec<u8>) {
@@ -43,6 +27,7 @@ pub fn write_event(
     event: &Event,
     time: &mut TimeFormatter,
     cgroup: Option<&Cgroup>,
+    outcome: Option<Outcome>,
 ) {
     let raw = event.raw;
     let args = &raw.args;
@@ -81,6 +66,24 @@ pub fn write_event(
         out.push(b'\t');
         write_decimal(out, ns);
     }
+    out.push(b'\t');
+    out.extend_from_slice(outcome.map_or("-", |o| o.origin.name()).as_bytes());
+    for id in [
+        outcome.and_then(|o| o.owner_uid),
+        outcome.and_then(|o| o.creator_pid),
+    ] {
+        out.push(b'\t');
+        match id {
+            Some(id) => write_decimal(out, id),
+            None => out.push(b'-'),
+        }
+    }
+    out.push(b'\t');
+    out.extend_from_slice(
+        outcome
+            .map_or("-", |o| if o.squat { "yes" } else { "no" })
+            .as_bytes(),
+    );
     out.push(b'\n');
 }
 

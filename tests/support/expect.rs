@@ -8,28 +8,11 @@ use serde_json::{json, Value};
 use super::syscalls::gettid;
 
 /// The TSV columns, and the JSON keys, in order.
-pub const FIELDS: [&str; 21] = [
-    "time",
-    "pid",
-    "tid",
-    "ppid",
-    "uid",
-    "gid",
-    "comm",
-    "abi",
-    "call",
-    "key",
-    "size",
-    "shmflg",
-    "flags",
-    "mode",
-    "ret",
-    "errno",
-    "cgroup",
-    "cgroup_path",
-    "container",
-    "pidns",
-    "mntns",
+#[rustfmt::skip]
+pub const FIELDS: [&str; 25] = [
+    "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
+    "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
+    "origin", "owner_uid", "creator_pid", "squat",
 ];
 
 /// One call the test made, and what the tracer must report for it.
@@ -110,6 +93,23 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         "pidns": own_namespace("pid_for_children"),
         "mntns": own_namespace("mnt"),
     });
+    // What the call did, where its flags decide it (IPC_CREAT alone on a
+    // key is tested on its own).
+    const IPC_CREAT: i32 = 0o1000;
+    const IPC_EXCL: i32 = 0o2000;
+    let creates = call.key == 0 || call.shmflg & (IPC_CREAT | IPC_EXCL) == IPC_CREAT | IPC_EXCL;
+    if call.ret < 0 {
+        for field in ["origin", "owner_uid", "creator_pid", "squat"] {
+            expected[field] = Value::Null;
+        }
+    } else if creates || call.shmflg & IPC_CREAT == 0 {
+        expected["origin"] = if creates { "created" } else { "opened" }.into();
+        expected["squat"] = false.into();
+        if creates {
+            expected["owner_uid"] = Value::Null;
+            expected["creator_pid"] = Value::Null;
+        }
+    }
     let cgroup = own_cgroup_id();
     if let Some(id) = cgroup {
         expected["cgroup"] = id.into();

@@ -1,7 +1,7 @@
 //! shm-workload: makes shmget calls by each entry path, for the tests, the
 //! benchmark and the VM kernel matrix. Not part of the tracer.
 //!
-//! usage: shm-workload [--comm NAME] [--wait] STEP...
+//! usage: shm-workload [--comm NAME] [--wait] [--keep] STEP...
 //!   native:KEY:SIZE:FLAGS       x86_64 shmget
 //!   ia32-shmget:KEY:SIZE:FLAGS  i386 shmget (395) through int $0x80
 //!   ia32-ipc:KEY:SIZE:FLAGS     i386 ipc(SHMGET) (117/23) through int $0x80
@@ -10,7 +10,7 @@
 //! Numbers are decimal, 0x hex or 0o octal. Each step prints one JSON line
 //! with what the kernel returned. --wait reads one line from stdin first,
 //! so a tracer can be started with this process's pid. Segments created
-//! are removed at exit.
+//! are removed at exit, unless --keep (the caller removes them then).
 
 #[path = "syscalls.rs"]
 mod syscalls;
@@ -34,24 +34,33 @@ fn number(s: &str) -> Option<i64> {
     }
 }
 
-struct Created(Vec<i64>);
+struct Created {
+    ids: Vec<i64>,
+    clear_on_drop: bool,
+}
 
 impl Drop for Created {
     fn drop(&mut self) {
-        for id in self.0.drain(..) {
-            remove_segment(id);
+        if self.clear_on_drop {
+            for id in self.ids.drain(..) {
+                remove_segment(id);
+            }
         }
     }
 }
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
-    let mut created = Created(vec![]);
+    let mut created = Created {
+        ids: vec![],
+        clear_on_drop: true,
+    };
     let pid = std::process::id();
     let tid = gettid();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--comm" => set_thread_comm(args.next().unwrap_or_default().as_bytes()),
+            "--keep" => created.clear_on_drop = false,
             "--wait" => {
                 let mut line = String::new();
                 let _ = std::io::stdin().lock().read_line(&mut line);
@@ -87,7 +96,7 @@ fn main() -> ExitCode {
                     }
                 };
                 if ret >= 0 && parts[0] != "ia32-ipc-shmctl" {
-                    created.0.push(ret);
+                    created.ids.push(ret);
                 }
                 println!(
                     "{{\"pid\":{pid},\"tid\":{tid},\"step\":\"{}\",\"ret\":{ret}}}",

@@ -270,18 +270,23 @@ fn make_calls() -> (Vec<Call>, Vec<String>) {
         ia32("shmget", IPC_PRIVATE, 4096, create, "IPC_CREAT"),
         ia32("ipc", MISSING_KEY, 0, 0, "-"),
         ia32("ipc", IPC_PRIVATE, 12288, create, "IPC_CREAT"),
+        // Opens the segment made above: the kernel side reads its owner.
+        ia32("ipc", EXCL_KEY, 0, 0, "-"),
     ];
     // Not shmget calls, must not be reported: ipc(SHMCTL, IPC_STAT) on a bad
     // id, and x86_64 syscall 117, which is setresuid (a no-op here), not ipc.
     let shmctl = ia32_ipc(IPCCALL_SHMCTL, u32::MAX, IPC_STAT as u32, 0);
     // SAFETY: setresuid(-1, -1, -1) changes nothing.
     let setresuid = unsafe { nix::libc::syscall(117, -1, -1, -1) };
-    for id in calls.iter().filter(|c| c.ret >= 0).map(|c| c.ret) {
+    let mut ids: Vec<i64> = calls.iter().filter(|c| c.ret >= 0).map(|c| c.ret).collect();
+    ids.sort_unstable();
+    ids.dedup(); // the last call opens a segment made before
+    for id in ids {
         if !remove_segment(id) {
             problems.push(format!("could not remove segment {id}"));
         }
     }
-    let expect = [-2, 0, 0, -17, -2, 0, -2, 0];
+    let expect = [-2, 0, 0, -17, -2, 0, -2, 0, 0];
     for (i, (call, want)) in calls.iter().zip(expect).enumerate() {
         let ok = if want == 0 {
             call.ret >= 0
@@ -369,6 +374,19 @@ fn check_mode(
     for (i, (event, call)) in events.iter().zip(&calls).enumerate() {
         for wrong in mismatches(event, call) {
             details.push(format!("event {i} ({} {}): {wrong}", call.abi, call.call));
+        }
+    }
+    // The segment the last call opened is this process's own.
+    if let Some(opened) = events.get(calls.len() - 1) {
+        let owner = (opened["owner_uid"].as_u64(), opened["creator_pid"].as_u64());
+        let me = (
+            Some(u64::from(nix::unistd::getuid().as_raw())),
+            Some(u64::from(std::process::id())),
+        );
+        if owner != me {
+            details.push(format!(
+                "opened segment: owner and creator {owner:?}, want {me:?}"
+            ));
         }
     }
     let summary = format!("shmget-trace: {} events, 0 lost", calls.len());
