@@ -5,6 +5,7 @@
 //! that loads and attaches in full; an explicitly requested mode that cannot
 //! is an error that says why.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::mem::MaybeUninit;
@@ -15,7 +16,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use crate::cgroup;
-use crate::cli::{AttachMode, Cli};
+use crate::cli::{AttachMode, Cli, Op};
 use crate::error::Error;
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
@@ -28,101 +29,82 @@ const AUTO_ORDER: [AttachMode; 3] = [
     AttachMode::Tracepoint,
 ];
 
+/// The ways into the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryPath {
-    X64Shmget,
-    Ia32Shmget,
+    X64,
+    Ia32,
     Ia32Ipc,
 }
 
 impl EntryPath {
-    const ALL: [EntryPath; 3] = [
-        EntryPath::X64Shmget,
-        EntryPath::Ia32Shmget,
-        EntryPath::Ia32Ipc,
-    ];
+    const ALL: [EntryPath; 3] = [EntryPath::X64, EntryPath::Ia32, EntryPath::Ia32Ipc];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            EntryPath::X64Shmget => "x86_64 shmget",
-            EntryPath::Ia32Shmget => "ia32 shmget",
-            EntryPath::Ia32Ipc => "ia32 ipc",
+    /// The kernel function that a call of `op` by this path enters, on
+    /// x86_64: ia32 shmat and shmctl have compat versions.
+    fn entry_function(self, op: Op) -> &'static str {
+        use Op::*;
+        match (self, op) {
+            (EntryPath::X64, Shmget) => "__x64_sys_shmget",
+            (EntryPath::X64, Shmat) => "__x64_sys_shmat",
+            (EntryPath::X64, Shmdt) => "__x64_sys_shmdt",
+            (EntryPath::X64, Shmctl) => "__x64_sys_shmctl",
+            (EntryPath::Ia32, Shmget) => "__ia32_sys_shmget",
+            (EntryPath::Ia32, Shmat) => "__ia32_compat_sys_shmat",
+            (EntryPath::Ia32, Shmdt) => "__ia32_sys_shmdt",
+            (EntryPath::Ia32, Shmctl) => "__ia32_compat_sys_shmctl",
+            (EntryPath::Ia32Ipc, _) => "__ia32_compat_sys_ipc",
         }
     }
 
-    /// The kernel function behind the path, on x86_64.
-    fn kernel_function(self) -> &'static str {
+    /// The part of the BPF program names for this path and operation.
+    fn program_stem(self, op: Op) -> String {
         match self {
-            EntryPath::X64Shmget => "__x64_sys_shmget",
-            EntryPath::Ia32Shmget => "__ia32_sys_shmget",
-            EntryPath::Ia32Ipc => "__ia32_compat_sys_ipc",
+            EntryPath::X64 => format!("x64_{}", op.name()),
+            EntryPath::Ia32 => format!("ia32_{}", op.name()),
+            EntryPath::Ia32Ipc => "ia32_ipc".into(),
+        }
+    }
+
+    /// `x86_64 shmget`, `ia32 shmget/shmat`, `ia32 ipc`
+    fn describe(self, ops: &[Op]) -> String {
+        let ops = ops.iter().map(|op| op.name()).collect::<Vec<_>>().join("/");
+        match self {
+            EntryPath::X64 => format!("x86_64 {ops}"),
+            EntryPath::Ia32 => format!("ia32 {ops}"),
+            EntryPath::Ia32Ipc => "ia32 ipc".into(),
         }
     }
 }
 
-/// Programs that together cover some entry paths.
-struct Hook {
-    paths: &'static [EntryPath],
-    programs: &'static [&'static str],
-}
-
-fn hooks(mode: AttachMode) -> &'static [Hook] {
-    use EntryPath::*;
+/// The programs of `mode` for one entry path and operation.
+fn programs(mode: AttachMode, path: EntryPath, op: Op) -> Vec<String> {
+    let stem = path.program_stem(op);
     match mode {
-        AttachMode::Kprobe => &[
-            Hook {
-                paths: &[X64Shmget],
-                programs: &["kprobe_x64_shmget", "kretprobe_x64_shmget"],
-            },
-            Hook {
-                paths: &[Ia32Shmget],
-                programs: &["kprobe_ia32_shmget", "kretprobe_ia32_shmget"],
-            },
-            Hook {
-                paths: &[Ia32Ipc],
-                programs: &["kprobe_ia32_ipc", "kretprobe_ia32_ipc"],
-            },
-        ],
-        AttachMode::Fentry => &[
-            Hook {
-                paths: &[X64Shmget],
-                programs: &["fexit_x64_shmget"],
-            },
-            Hook {
-                paths: &[Ia32Shmget],
-                programs: &["fexit_ia32_shmget"],
-            },
-            Hook {
-                paths: &[Ia32Ipc],
-                programs: &["fexit_ia32_ipc"],
-            },
-        ],
-        AttachMode::Tracepoint => &[Hook {
-            paths: &[X64Shmget, Ia32Shmget, Ia32Ipc],
-            programs: &["tp_sys_exit"],
-        }],
-        AttachMode::Auto => &[],
+        AttachMode::Kprobe => vec![format!("kprobe_{stem}"), format!("kretprobe_{stem}")],
+        AttachMode::Fentry => vec![format!("fexit_{stem}")],
+        // One program on every syscall's exit sees all paths and operations.
+        AttachMode::Tracepoint | AttachMode::Auto => vec!["tp_sys_exit".into()],
     }
 }
 
 /// What this kernel offers, read once before any mode is tried.
 struct KernelInfo {
-    /// Entry paths whose kernel functions exist (ia32 ones only with
-    /// CONFIG_IA32_EMULATION).
-    paths: Vec<EntryPath>,
+    /// The entry functions of the operations asked for that exist here
+    /// (ia32 ones only with CONFIG_IA32_EMULATION).
+    functions: HashSet<String>,
     kprobe_pmu: bool,
     lockdown: Option<String>,
 }
 
 impl KernelInfo {
-    fn probe() -> KernelInfo {
-        let mut paths = kernel_functions_present();
-        // The x86_64 path always exists; its symbol can be hidden from us.
-        if !paths.contains(&EntryPath::X64Shmget) {
-            paths.insert(0, EntryPath::X64Shmget);
-        }
+    fn probe(ops: &[Op]) -> KernelInfo {
+        let wanted: HashSet<&str> = EntryPath::ALL
+            .iter()
+            .flat_map(|path| ops.iter().map(|op| path.entry_function(*op)))
+            .collect();
         KernelInfo {
-            paths,
+            functions: kernel_functions_present(&wanted),
             kprobe_pmu: Path::new("/sys/bus/event_source/devices/kprobe/type").exists(),
             lockdown: fs::read_to_string("/sys/kernel/security/lockdown")
                 .ok()
@@ -132,28 +114,28 @@ impl KernelInfo {
                 }),
         }
     }
+
+    /// Whether the kernel has this path at all. The x86_64 functions
+    /// always exist (their symbols can be hidden from us); the ia32 ones
+    /// only with 32-bit emulation.
+    fn has_path(&self, path: EntryPath, ops: &[Op]) -> bool {
+        path == EntryPath::X64
+            || ops
+                .iter()
+                .all(|op| self.functions.contains(path.entry_function(*op)))
+    }
 }
 
-fn kernel_functions_present() -> Vec<EntryPath> {
+fn kernel_functions_present(wanted: &HashSet<&str>) -> HashSet<String> {
     let Ok(file) = fs::File::open("/proc/kallsyms") else {
-        return vec![];
+        return HashSet::new();
     };
-    let mut found = vec![];
-    for line in BufReader::new(file).lines().map_while(Result::ok) {
-        let Some(symbol) = line.split_whitespace().nth(2) else {
-            continue;
-        };
-        if let Some(path) = EntryPath::ALL
-            .iter()
-            .find(|p| p.kernel_function() == symbol)
-        {
-            if !found.contains(path) {
-                found.push(*path);
-            }
-        }
-    }
-    found.sort_by_key(|p| EntryPath::ALL.iter().position(|q| q == p));
-    found
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| line.split_whitespace().nth(2).map(str::to_string))
+        .filter(|symbol| wanted.contains(symbol.as_str()))
+        .collect()
 }
 
 /// A loaded, attached BPF object.
@@ -161,7 +143,8 @@ pub struct Tracer {
     pub skel: ShmgetTraceSkel<'static>,
     links: Vec<Link>,
     pub mode: AttachMode,
-    pub covered: Vec<EntryPath>,
+    covered: Vec<EntryPath>,
+    ops: Vec<Op>,
 }
 
 impl Tracer {
@@ -170,10 +153,10 @@ impl Tracer {
         let mut text = self
             .covered
             .iter()
-            .map(|p| p.name())
+            .map(|p| p.describe(&self.ops))
             .collect::<Vec<_>>()
             .join(", ");
-        if !self.covered.iter().any(|p| *p != EntryPath::X64Shmget) {
+        if !self.covered.iter().any(|p| *p != EntryPath::X64) {
             text.push_str(" (this kernel has no ia32 system calls)");
         }
         text
@@ -236,7 +219,7 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         cli,
         wakeup_bytes,
         cgroup,
-        kernel: KernelInfo::probe(),
+        kernel: KernelInfo::probe(&cli.events.0),
     };
     let attempt = |mode: AttachMode| {
         let result = try_mode(mode, &plan);
@@ -270,13 +253,16 @@ fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
         return Err("the kernel has no kprobes (no kprobe PMU: CONFIG_KPROBES is not set)".into());
     }
     // Probes on missing functions cannot load (fentry) or attach (kprobe).
-    let selected: Vec<&Hook> = hooks(mode)
-        .iter()
-        .filter(|hook| {
-            mode == AttachMode::Tracepoint || hook.paths.iter().all(|p| kernel.paths.contains(p))
-        })
+    let ops = &plan.cli.events.0;
+    let covered: Vec<EntryPath> = EntryPath::ALL
+        .into_iter()
+        .filter(|path| kernel.has_path(*path, ops))
         .collect();
-    let wanted = |name: &str| selected.iter().any(|hook| hook.programs.contains(&name));
+    let needed: HashSet<String> = covered
+        .iter()
+        .flat_map(|path| ops.iter().flat_map(|op| programs(mode, *path, *op)))
+        .collect();
+    let wanted = |name: &str| needed.contains(name);
 
     // The skeleton borrows its object storage for its whole life; a mode
     // that fails is dropped and the next one gets fresh storage. Leaking
@@ -313,15 +299,12 @@ fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
             .map_err(|e| format!("attaching {name} failed: {e}"))?;
         links.push(link);
     }
-    let covered = EntryPath::ALL
-        .into_iter()
-        .filter(|p| kernel.paths.contains(p) && selected.iter().any(|h| h.paths.contains(p)))
-        .collect();
     Ok(Tracer {
         skel,
         links,
         mode,
         covered,
+        ops: ops.clone(),
     })
 }
 
@@ -355,6 +338,7 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
         }
     }
     rodata.failed_only = cli.failed;
+    rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.bit());
     rodata.filter_cgroup_on = plan.cgroup.is_some();
     rodata.wakeup_bytes = plan.wakeup_bytes;
     Ok(())
@@ -401,41 +385,40 @@ fn has_bpf_privileges() -> bool {
 mod tests {
     use super::*;
 
-    /// Every program named in the mode tables exists in the BPF object, and
-    /// every program in the object belongs to exactly one mode.
+    /// Every program the modes name exists in the BPF object, and every
+    /// program in the object belongs to a mode.
     #[test]
     fn mode_tables_match_the_bpf_object() {
         let storage = Box::leak(Box::new(MaybeUninit::uninit()));
         let open_skel = ShmgetTraceSkelBuilder::default()
             .open(storage)
             .expect("open skeleton");
-        let mut in_object: Vec<String> = open_skel
+        let in_object: HashSet<String> = open_skel
             .open_object()
             .progs()
             .map(|p| p.name().to_string_lossy().into_owned())
             .collect();
-        let mut in_tables: Vec<String> = AUTO_ORDER
+        let named: HashSet<String> = AUTO_ORDER
             .iter()
-            .flat_map(|m| {
-                hooks(*m)
-                    .iter()
-                    .flat_map(|h| h.programs.iter().map(|p| p.to_string()))
+            .flat_map(|mode| {
+                EntryPath::ALL.iter().flat_map(move |path| {
+                    Op::ALL
+                        .iter()
+                        .flat_map(move |op| programs(*mode, *path, *op))
+                })
             })
             .collect();
-        in_object.sort();
-        in_tables.sort();
-        assert_eq!(in_object, in_tables);
-        for mode in AUTO_ORDER {
-            let mut paths: Vec<EntryPath> = hooks(mode)
-                .iter()
-                .flat_map(|h| h.paths.iter().copied())
-                .collect();
-            paths.dedup();
-            assert_eq!(
-                paths,
-                EntryPath::ALL,
-                "{mode:?} covers every entry path once"
-            );
-        }
+        assert_eq!(in_object, named);
+    }
+
+    #[test]
+    fn coverage_lines() {
+        let ops = [Op::Shmget];
+        assert_eq!(EntryPath::X64.describe(&ops), "x86_64 shmget");
+        assert_eq!(EntryPath::Ia32Ipc.describe(&Op::ALL), "ia32 ipc");
+        assert_eq!(
+            EntryPath::Ia32.describe(&Op::ALL),
+            "ia32 shmget/shmat/shmdt/shmctl"
+        );
     }
 }

@@ -48,6 +48,11 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<String>,
 
+    /// Which calls to trace: shmget, shmat, shmdt, shmctl, comma-separated,
+    /// or all
+    #[arg(long, value_name = "LIST", default_value = "shmget", value_parser = parse_events)]
+    pub events: Events,
+
     /// Only failed calls
     #[arg(short = 'x', long)]
     pub failed: bool,
@@ -98,6 +103,61 @@ impl AttachMode {
             AttachMode::Tracepoint => "tracepoint",
         }
     }
+}
+
+/// A System V shared-memory operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Shmget,
+    Shmat,
+    Shmdt,
+    Shmctl,
+}
+
+impl Op {
+    pub const ALL: [Op; 4] = [Op::Shmget, Op::Shmat, Op::Shmdt, Op::Shmctl];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Shmget => "shmget",
+            Op::Shmat => "shmat",
+            Op::Shmdt => "shmdt",
+            Op::Shmctl => "shmctl",
+        }
+    }
+
+    /// Its value on the BPF side, which selects it as bit 1 << value.
+    pub fn bit(self) -> u32 {
+        use crate::skel::types::shm_op;
+        match self {
+            Op::Shmget => shm_op::OP_SHMGET.0,
+            Op::Shmat => shm_op::OP_SHMAT.0,
+            Op::Shmdt => shm_op::OP_SHMDT.0,
+            Op::Shmctl => shm_op::OP_SHMCTL.0,
+        }
+    }
+}
+
+/// The operations --events asked for, in canonical order, without repeats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Events(pub Vec<Op>);
+
+fn parse_events(s: &str) -> Result<Events, String> {
+    let mut wanted = vec![];
+    for name in s.split(',').map(str::trim) {
+        match name {
+            "all" => wanted.extend(Op::ALL),
+            _ => wanted.push(*Op::ALL.iter().find(|op| op.name() == name).ok_or_else(|| {
+                format!("unknown event {name:?}: use shmget, shmat, shmdt, shmctl or all")
+            })?),
+        }
+    }
+    Ok(Events(
+        Op::ALL
+            .into_iter()
+            .filter(|op| wanted.contains(op))
+            .collect(),
+    ))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,6 +319,20 @@ mod tests {
             line.starts_with("invalid value 'abc' for '--pid <PID>'"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn events() {
+        assert_eq!(parse_events("shmget"), Ok(Events(vec![Op::Shmget])));
+        assert_eq!(
+            parse_events("shmctl,shmget,shmctl"),
+            Ok(Events(vec![Op::Shmget, Op::Shmctl]))
+        );
+        assert_eq!(parse_events("all"), Ok(Events(Op::ALL.to_vec())));
+        assert!(parse_events("shmget,semop")
+            .unwrap_err()
+            .contains("unknown event \"semop\""));
+        assert!(parse_events("").is_err());
     }
 
     #[test]

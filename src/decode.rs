@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use nix::errno::Errno;
 
+use crate::cli::Op;
+
 // include/uapi/linux/ipc.h and shm.h
 const IPC_CREAT: u32 = 0o1000;
 const IPC_EXCL: u32 = 0o2000;
@@ -21,6 +23,65 @@ const NAMED_FLAGS: [(u32, &str); 4] = [
     (SHM_HUGETLB, "SHM_HUGETLB"),
     (SHM_NORESERVE, "SHM_NORESERVE"),
 ];
+
+// include/uapi/linux/shm.h: shmat flags
+const SHMAT_FLAGS: [(u32, &str); 4] = [
+    (0o10000, "SHM_RDONLY"),
+    (0o20000, "SHM_RND"),
+    (0o40000, "SHM_REMAP"),
+    (0o100000, "SHM_EXEC"),
+];
+
+/// The flags of a call: shmget's (below) or shmat's.
+pub fn write_call_flags(out: &mut Vec<u8>, op: Op, shmflg: i32) {
+    match op {
+        Op::Shmat => {
+            let start = out.len();
+            let mut rest = shmflg as u32;
+            for (bit, name) in SHMAT_FLAGS {
+                if rest & bit != 0 {
+                    if out.len() > start {
+                        out.push(b'|');
+                    }
+                    out.extend_from_slice(name.as_bytes());
+                    rest &= !bit;
+                }
+            }
+            if rest != 0 {
+                if out.len() > start {
+                    out.push(b'|');
+                }
+                write_hex(out, rest as u64, 0);
+            }
+            if out.len() == start {
+                out.push(b'-');
+            }
+        }
+        _ => write_flags(out, shmflg),
+    }
+}
+
+/// shmctl's command: `IPC_RMID`, `IPC_STAT|IPC_64`, ...; a number when it
+/// has no name.
+pub fn write_shmctl_cmd(out: &mut Vec<u8>, cmd: i32) {
+    const IPC_64: i32 = 0x100;
+    let name = match cmd & !IPC_64 {
+        0 => "IPC_RMID",
+        1 => "IPC_SET",
+        2 => "IPC_STAT",
+        3 => "IPC_INFO",
+        11 => "SHM_LOCK",
+        12 => "SHM_UNLOCK",
+        13 => "SHM_STAT",
+        14 => "SHM_INFO",
+        15 => "SHM_STAT_ANY",
+        _ => return write_decimal(out, cmd),
+    };
+    out.extend_from_slice(name.as_bytes());
+    if cmd & IPC_64 != 0 {
+        out.extend_from_slice(b"|IPC_64");
+    }
+}
 
 /// Appends the symbolic flags of `shmflg`, `|`-joined: the named flags, the
 /// huge page size (a 6-bit log2 field, so decoded by mask, not by bit test),
@@ -323,6 +384,26 @@ mod tests {
     fn unknown_bits_as_hex() {
         assert_eq!(flags(0o1000 | 0x2000), "IPC_CREAT|0x2000");
         assert_eq!(flags(0x0200_0000 | 0o644), "0x2000000");
+    }
+
+    #[test]
+    fn shmat_flags_and_shmctl_commands() {
+        let shmat = |flg| text(|o| write_call_flags(o, Op::Shmat, flg));
+        assert_eq!(shmat(0), "-");
+        assert_eq!(shmat(0o10000), "SHM_RDONLY");
+        assert_eq!(shmat(0o170000), "SHM_RDONLY|SHM_RND|SHM_REMAP|SHM_EXEC");
+        assert_eq!(shmat(0o10001), "SHM_RDONLY|0x1");
+        // The same bit is SHM_NORESERVE for shmget.
+        assert_eq!(
+            text(|o| write_call_flags(o, Op::Shmget, 0o10000)),
+            "SHM_NORESERVE"
+        );
+        let cmd = |c| text(|o| write_shmctl_cmd(o, c));
+        assert_eq!(cmd(0), "IPC_RMID");
+        assert_eq!(cmd(0x102), "IPC_STAT|IPC_64");
+        assert_eq!(cmd(11), "SHM_LOCK");
+        assert_eq!(cmd(15), "SHM_STAT_ANY");
+        assert_eq!(cmd(99), "99");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use nix::time::{clock_gettime, ClockId};
 
+use crate::cli::Op;
 pub use crate::skel::types::shm_event as RawEvent;
-use crate::skel::types::{shm_abi, shm_call};
+use crate::skel::types::{shm_abi, shm_call, shm_op};
 
 // SAFETY: shm_event is plain old data (integers and byte arrays, padding
 // included as explicit fields), so any bytes of its size are a valid value.
@@ -63,12 +64,49 @@ impl<'a> Event<'a> {
         }
     }
 
+    pub fn op(&self) -> Op {
+        match self.raw.args.op {
+            shm_op::OP_SHMAT => Op::Shmat,
+            shm_op::OP_SHMDT => Op::Shmdt,
+            shm_op::OP_SHMCTL => Op::Shmctl,
+            _ => Op::Shmget,
+        }
+    }
+
+    /// The system call that carried it: the operation's own, or `ipc`.
     pub fn call(&self) -> &'static str {
         match self.raw.args.call {
             shm_call::CALL_IPC => "ipc",
-            _ => "shmget",
+            _ => self.op().name(),
         }
     }
+
+    /// Which of the per-operation fields this event has.
+    pub fn has(&self, field: Field) -> bool {
+        let op = self.op();
+        match field {
+            Field::Key | Field::Size | Field::Mode => op == Op::Shmget,
+            Field::Shmflg => matches!(op, Op::Shmget | Op::Shmat),
+            Field::Shmid => matches!(op, Op::Shmat | Op::Shmctl),
+            Field::Cmd => op == Op::Shmctl,
+            Field::Addr => matches!(op, Op::Shmat | Op::Shmdt),
+            Field::AttachAddr => op == Op::Shmat && self.raw.ret >= 0,
+        }
+    }
+}
+
+/// The fields that only some operations have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Key,
+    Size,
+    Mode,
+    /// and the decoded flags
+    Shmflg,
+    Shmid,
+    Cmd,
+    Addr,
+    AttachAddr,
 }
 
 fn comm_bytes(comm: &[i8; 16]) -> &[u8] {

@@ -11,6 +11,7 @@
 //! segment created in between, is reported as creating it.)
 
 use crate::event::RawEvent;
+use crate::skel::types::shm_op;
 
 // include/uapi/linux/ipc.h
 const IPC_PRIVATE: i32 = 0;
@@ -47,9 +48,9 @@ pub struct Outcome {
     pub squat: bool,
 }
 
-/// `None` for a failed call.
+/// `None` for a failed call, or one that is not a shmget.
 pub fn outcome(event: &RawEvent) -> Option<Outcome> {
-    if event.ret < 0 {
+    if event.ret < 0 || event.args.op != shm_op::OP_SHMGET {
         return None;
     }
     let (key, flags) = (event.args.key, event.args.shmflg);

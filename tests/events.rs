@@ -333,3 +333,37 @@ fn created_opened_and_squatted_segments() {
     // Not the namespace's newest segment any more: opened, though its own.
     assert_eq!(did(&events[4]), ("opened".into(), Some(0), Some(me), false));
 }
+
+/// `--events all`: a segment's whole life (shmget, shmat, shmdt, shmctl
+/// IPC_STAT, SHM_LOCK, IPC_RMID) through each entry path, every event
+/// checked; the default traces shmget alone.
+#[test]
+fn segment_life_by_every_entry_path() {
+    if !bpf_available() {
+        return;
+    }
+    let all = Tracer::start(&["--json", "-t", &gettid().to_string(), "--events", "all"]);
+    let default = trace_this_thread("--json");
+    let wanted: Vec<serde_json::Value> = expect::EntryPath::ALL
+        .into_iter()
+        .flat_map(expect::segment_life)
+        .collect();
+    let done = all.stop();
+    done.assert_success();
+    assert!(
+        done.stderr.iter().any(|l| l
+            == "shmget-trace: tracing (tracepoint): x86_64 shmget/shmat/shmdt/shmctl, \
+                ia32 shmget/shmat/shmdt/shmctl, ia32 ipc"),
+        "{:?}",
+        done.stderr
+    );
+    let events = done.json_events();
+    assert_eq!(events.len(), wanted.len(), "{events:#?}");
+    for (event, want) in events.iter().zip(&wanted) {
+        let wrong = expect::life_mismatches(event, want);
+        assert!(wrong.is_empty(), "{event}: {wrong:?}");
+    }
+    let shmget_only = default.stop().json_events();
+    assert_eq!(shmget_only.len(), 3, "{shmget_only:?}");
+    assert!(shmget_only.iter().all(|e| e["event"] == "shmget"));
+}

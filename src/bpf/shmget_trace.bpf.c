@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Every System V shmget on the host, whichever way it enters the kernel.
+/* Every System V shared-memory call on the host (shmget, and on request
+ * shmat, shmdt, shmctl), whichever way it enters the kernel: the x86_64
+ * syscalls, the ia32 syscalls and the ia32 ipc() multiplexer.
  *
- * Three attach modes read the arguments differently and share everything
- * else: the filters (wanted), the per-thread pairing of entry and return
- * (stash/unstash) and the one function that writes an event (emit).
- *   kprobe:     k(ret)probes on the x86_64 and ia32 shmget entries and the
- *               ia32 ipc() entry;
- *   fentry:     fexit on the same three functions (arguments and return
- *               value in one call, no pairing);
- *   tracepoint: raw_syscalls:sys_exit (tp_btf), for all three paths at
- *               once, arguments read from the saved user registers.
- * Userspace turns off (autoload) the programs of the modes it does not use.
+ * Every mode finds the user registers that the syscall entry saved and
+ * decodes them the same way (decode_call); they differ only in where they
+ * find them and when they see the return value:
+ *   kprobe:     k(ret)probes on the syscalls' entry functions, entry and
+ *               return paired per thread (stash/unstash);
+ *   fentry:     fexit on the same functions (registers and return value in
+ *               one call, no pairing);
+ *   tracepoint: raw_syscalls:sys_exit (tp_btf), one program for all.
+ * All share the filters (wanted) and the one function that writes an event
+ * (emit). Userspace turns off (autoload) the programs it does not use.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -18,13 +20,22 @@
 #include <bpf/bpf_core_read.h>
 #include "shmget_trace.h"
 
-/* include/uapi/linux/ipc.h: the ipc() call number of shmget; the high 16 bits
- * of the call word carry a version that shmget ignores. */
+/* include/uapi/linux/ipc.h: ipc() call numbers; the high 16 bits of the
+ * call word carry a version. */
+#define IPCCALL_SHMAT 21
+#define IPCCALL_SHMDT 22
 #define IPCCALL_SHMGET 23
+#define IPCCALL_SHMCTL 24
 /* arch/x86/entry/syscalls/syscall_{64,32}.tbl */
 #define X64_NR_SHMGET 29
+#define X64_NR_SHMAT 30
+#define X64_NR_SHMCTL 31
+#define X64_NR_SHMDT 67
 #define IA32_NR_IPC 117
 #define IA32_NR_SHMGET 395
+#define IA32_NR_SHMCTL 396
+#define IA32_NR_SHMAT 397
+#define IA32_NR_SHMDT 398
 /* arch/x86/include/asm/thread_info.h: set while a task runs a 32-bit syscall */
 #define TS_COMPAT 0x0002
 
@@ -38,6 +49,8 @@ const volatile __s32 filter_key = 0;
 const volatile bool filter_comm_on = false;
 const volatile char filter_comm[TASK_COMM_LEN] = {};
 const volatile bool failed_only = false;
+/* --events: bit 1 << OP_* per operation */
+const volatile __u32 traced_ops = 1 << OP_SHMGET;
 /* --cgroup: the cgroup (or one below it) is in slot 0 of cgroup_filter */
 const volatile bool filter_cgroup_on = false;
 /* Wake the reader only once this many bytes wait in the ring buffer (it
@@ -103,7 +116,13 @@ static __always_inline bool comm_matches(void)
 	return true;
 }
 
-static __always_inline bool wanted(__s32 key)
+static __always_inline bool traced(enum shm_op op)
+{
+	return traced_ops & (1 << op);
+}
+
+/* -k applies to shmget, the one call that has a key. */
+static __always_inline bool wanted(const struct shm_args *args)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
@@ -113,13 +132,26 @@ static __always_inline bool wanted(__s32 key)
 		return false;
 	if (filter_uid_on && (__u32)bpf_get_current_uid_gid() != filter_uid)
 		return false;
-	if (filter_key_on && key != filter_key)
+	if (filter_key_on && args->op == OP_SHMGET && args->key != filter_key)
 		return false;
 	if (filter_comm_on && !comm_matches())
 		return false;
 	if (filter_cgroup_on && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
 		return false;
 	return true;
+}
+
+/* shmat returns the address; ipc(SHMAT) returns 0 and writes the (32-bit)
+ * address where its third argument points, in memory the kernel has just
+ * written to. */
+static __always_inline __u64 attach_address(const struct shm_args *args, long ret)
+{
+	__u32 addr = 0;
+
+	if (args->call != CALL_IPC)
+		return ret;
+	bpf_probe_read_user(&addr, sizeof(addr), (const void *)args->raddr_ptr);
+	return addr;
 }
 
 static __always_inline __u64 submit_flags(void)
@@ -275,8 +307,11 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	current_namespaces(event);
 	event->newest_idx = -1;
 	event->seg_found = 0;
-	if (ret >= 0)
+	event->attach_addr = 0;
+	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
+	if (ret >= 0 && args->op == OP_SHMAT)
+		event->attach_addr = attach_address(args, ret);
 	current_comm(event->comm);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
@@ -287,7 +322,7 @@ static __always_inline int stash(const struct shm_args *args)
 {
 	__u64 pid_tgid;
 
-	if (!wanted(args->key))
+	if (!wanted(args))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	if (bpf_map_update_elem(&inflight, &pid_tgid, args, BPF_ANY))
@@ -312,102 +347,145 @@ static __always_inline int unstash(long ret)
 /* Arguments and return value at once (fexit, sys_exit). */
 static __always_inline int complete(const struct shm_args *args, long ret)
 {
-	if (!wanted(args->key))
+	if (!wanted(args))
 		return 0;
 	return emit(args, ret);
 }
 
 
-/* Register conventions, from the user registers the syscall entry saved
- * (read directly: callers pass a trusted BTF pointer or a stack copy):
- *   x86_64 shmget:  di=key si=size dx=shmflg
- *   ia32 shmget:    bx=key cx=size dx=shmflg
- *   ia32 ipc():     bx=call cx=key dx=size si=shmflg
- * ia32 sizes are 32 bits wide. Each reader returns false for an ipc() call
- * that is not SHMGET. */
-static __always_inline void x64_shmget_args(struct shm_args *args, const struct pt_regs *regs)
+/* Which call the user registers that the syscall entry saved describe,
+ * and its arguments (read directly: callers pass a trusted BTF pointer or a
+ * stack copy). Returns 1 for a call to trace, 0 for one to skip (another
+ * ipc() call, an operation not asked for) and -1 for registers that are no
+ * shared-memory syscall of this ABI at all.
+ *   x86_64:  shmget(di=key, si=size, dx=shmflg)  shmat(di=shmid, si=addr, dx=shmflg)
+ *            shmdt(di=addr)  shmctl(di=shmid, si=cmd)
+ *   ia32:    the same in bx, cx, dx, 32 bits wide
+ *   ia32 ipc(bx=call, cx=first, dx=second, si=third, di=ptr):
+ *            SHMGET(key, size, shmflg)  SHMAT(shmid, shmflg, &raddr, addr)
+ *            SHMDT(ptr=addr)  SHMCTL(shmid, cmd) */
+static __always_inline int decode_call(struct shm_args *args, const struct pt_regs *regs,
+				       bool compat)
 {
-	args->key = regs->di;
-	args->size = regs->si;
-	args->shmflg = regs->dx;
-	args->abi = ABI_X86_64;
-	args->call = CALL_SHMGET;
+	long nr = regs->orig_ax;
+
+	args->abi = compat ? ABI_IA32 : ABI_X86_64;
+	args->call = CALL_DIRECT;
+	if (!compat) {
+		switch (nr) {
+		case X64_NR_SHMGET:
+			args->op = OP_SHMGET;
+			args->key = regs->di;
+			args->size = regs->si;
+			args->shmflg = regs->dx;
+			break;
+		case X64_NR_SHMAT:
+			args->op = OP_SHMAT;
+			args->shmid = regs->di;
+			args->addr = regs->si;
+			args->shmflg = regs->dx;
+			break;
+		case X64_NR_SHMDT:
+			args->op = OP_SHMDT;
+			args->addr = regs->di;
+			break;
+		case X64_NR_SHMCTL:
+			args->op = OP_SHMCTL;
+			args->shmid = regs->di;
+			args->cmd = regs->si;
+			break;
+		default:
+			return -1;
+		}
+		return traced(args->op);
+	}
+	switch (nr) {
+	case IA32_NR_SHMGET:
+		args->op = OP_SHMGET;
+		args->key = regs->bx;
+		args->size = (__u32)regs->cx;
+		args->shmflg = regs->dx;
+		break;
+	case IA32_NR_SHMAT:
+		args->op = OP_SHMAT;
+		args->shmid = regs->bx;
+		args->addr = (__u32)regs->cx;
+		args->shmflg = regs->dx;
+		break;
+	case IA32_NR_SHMDT:
+		args->op = OP_SHMDT;
+		args->addr = (__u32)regs->bx;
+		break;
+	case IA32_NR_SHMCTL:
+		args->op = OP_SHMCTL;
+		args->shmid = regs->bx;
+		args->cmd = regs->cx;
+		break;
+	case IA32_NR_IPC:
+		args->call = CALL_IPC;
+		switch (regs->bx & 0xffff) {
+		case IPCCALL_SHMGET:
+			args->op = OP_SHMGET;
+			args->key = regs->cx;
+			args->size = (__u32)regs->dx;
+			args->shmflg = regs->si;
+			break;
+		case IPCCALL_SHMAT:
+			args->op = OP_SHMAT;
+			args->shmid = regs->cx;
+			args->shmflg = regs->dx;
+			args->raddr_ptr = (__u32)regs->si;
+			args->addr = (__u32)regs->di;
+			break;
+		case IPCCALL_SHMDT:
+			args->op = OP_SHMDT;
+			args->addr = (__u32)regs->di;
+			break;
+		case IPCCALL_SHMCTL:
+			args->op = OP_SHMCTL;
+			args->shmid = regs->cx;
+			args->cmd = regs->dx;
+			break;
+		default:
+			return 0; /* semaphores, message queues */
+		}
+		break;
+	default:
+		return -1;
+	}
+	return traced(args->op);
 }
 
-static __always_inline void ia32_shmget_args(struct shm_args *args, const struct pt_regs *regs)
-{
-	args->key = regs->bx;
-	args->size = (__u32)regs->cx;
-	args->shmflg = regs->dx;
-	args->abi = ABI_IA32;
-	args->call = CALL_SHMGET;
-}
+/* ---- kprobe mode ----
+ * The syscall entry functions take the saved user registers as their one
+ * argument; a stack copy of them is decoded at entry. */
 
-static __always_inline bool ia32_ipc_args(struct shm_args *args, const struct pt_regs *regs)
-{
-	if ((regs->bx & 0xffff) != IPCCALL_SHMGET)
-		return false;
-	args->key = regs->cx;
-	args->size = (__u32)regs->dx;
-	args->shmflg = regs->si;
-	args->abi = ABI_IA32;
-	args->call = CALL_IPC;
-	return true;
-}
-
-/* ---- kprobe mode ---- */
-
-SEC("ksyscall/shmget")
-int BPF_KSYSCALL(kprobe_x64_shmget, int key, size_t size, int shmflg)
-{
-	struct shm_args args = {
-		.size = size, .key = key, .shmflg = shmflg,
-		.abi = ABI_X86_64, .call = CALL_SHMGET,
-	};
-
-	return stash(&args);
-}
-
-SEC("kretsyscall/shmget")
-int BPF_KRETPROBE(kretprobe_x64_shmget, long ret)
-{
-	return unstash(ret);
-}
-
-SEC("kprobe/__ia32_sys_shmget")
-int BPF_KPROBE(kprobe_ia32_shmget, const struct pt_regs *regs)
+static __always_inline int kprobe_enter(const struct pt_regs *ctx, bool compat)
 {
 	struct shm_args args = {};
 	struct pt_regs user_regs;
 
-	bpf_probe_read_kernel(&user_regs, sizeof(user_regs), regs);
-	ia32_shmget_args(&args, &user_regs);
-	return stash(&args);
-}
-
-SEC("kretprobe/__ia32_sys_shmget")
-int BPF_KRETPROBE(kretprobe_ia32_shmget, long ret)
-{
-	return unstash(ret);
-}
-
-SEC("kprobe/__ia32_compat_sys_ipc")
-int BPF_KPROBE(kprobe_ia32_ipc, const struct pt_regs *regs)
-{
-	struct shm_args args = {};
-	struct pt_regs user_regs;
-
-	bpf_probe_read_kernel(&user_regs, sizeof(user_regs), regs);
-	if (!ia32_ipc_args(&args, &user_regs))
+	bpf_probe_read_kernel(&user_regs, sizeof(user_regs), (const void *)PT_REGS_PARM1(ctx));
+	if (decode_call(&args, &user_regs, compat) != 1)
 		return 0;
 	return stash(&args);
 }
 
-SEC("kretprobe/__ia32_compat_sys_ipc")
-int BPF_KRETPROBE(kretprobe_ia32_ipc, long ret)
-{
-	return unstash(ret);
-}
+#define KPROBE_PAIR(name, function, compat)					\
+	SEC("kprobe/" #function)						\
+	int kprobe_##name(struct pt_regs *ctx) { return kprobe_enter(ctx, compat); }	\
+	SEC("kretprobe/" #function)						\
+	int kretprobe_##name(struct pt_regs *ctx) { return unstash(PT_REGS_RC(ctx)); }
+
+KPROBE_PAIR(x64_shmget, __x64_sys_shmget, false)
+KPROBE_PAIR(x64_shmat, __x64_sys_shmat, false)
+KPROBE_PAIR(x64_shmdt, __x64_sys_shmdt, false)
+KPROBE_PAIR(x64_shmctl, __x64_sys_shmctl, false)
+KPROBE_PAIR(ia32_shmget, __ia32_sys_shmget, true)
+KPROBE_PAIR(ia32_shmat, __ia32_compat_sys_shmat, true)
+KPROBE_PAIR(ia32_shmdt, __ia32_sys_shmdt, true)
+KPROBE_PAIR(ia32_shmctl, __ia32_compat_sys_shmctl, true)
+KPROBE_PAIR(ia32_ipc, __ia32_compat_sys_ipc, true)
 
 /* ---- fentry mode ----
  * The arguments come from the user registers the syscall entry saved,
@@ -420,10 +498,7 @@ int BPF_KRETPROBE(kretprobe_ia32_ipc, long ret)
 /* x86_64, include/asm/page_64_types.h: 16 KiB without KASAN */
 #define FALLBACK_THREAD_SIZE (4096 << 2)
 
-/* x86_64: syscall numbers of x32 callers carry this bit */
-#define X32_SYSCALL_BIT 0x40000000
-
-static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy, long nr)
+static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
 {
 	const struct pt_regs *regs;
 	struct task_struct *task;
@@ -440,57 +515,43 @@ static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy, 
 				      stack + FALLBACK_THREAD_SIZE - bpf_core_type_size(struct pt_regs));
 		regs = copy;
 	}
-	/* A kernel with another stack size (KASAN doubles it) would give other
-	 * registers: the syscall number tells. Count, never print garbage. */
-	if ((regs->orig_ax & ~X32_SYSCALL_BIT) != nr) {
-		count_lost(LOST_UNREADABLE);
-		return NULL;
-	}
 	return regs;
 }
 
 #define FEXIT_RET(ctx) ((long)(ctx)[1]) /* after the wrapper's one argument */
 
-SEC("fexit/__x64_sys_shmget")
-int fexit_x64_shmget(unsigned long long *ctx)
+static __always_inline int fexit_leave(unsigned long long *ctx, bool compat)
 {
 	const struct pt_regs *regs;
 	struct shm_args args = {};
 	struct pt_regs copy;
+	int decoded;
 
-	regs = syscall_regs(&copy, X64_NR_SHMGET);
-	if (!regs)
-		return 0;
-	x64_shmget_args(&args, regs);
-	return complete(&args, FEXIT_RET(ctx));
-}
-
-SEC("fexit/__ia32_sys_shmget")
-int fexit_ia32_shmget(unsigned long long *ctx)
-{
-	const struct pt_regs *regs;
-	struct shm_args args = {};
-	struct pt_regs copy;
-
-	regs = syscall_regs(&copy, IA32_NR_SHMGET);
-	if (!regs)
-		return 0;
-	ia32_shmget_args(&args, regs);
-	return complete(&args, FEXIT_RET(ctx));
-}
-
-SEC("fexit/__ia32_compat_sys_ipc")
-int fexit_ia32_ipc(unsigned long long *ctx)
-{
-	const struct pt_regs *regs;
-	struct shm_args args = {};
-	struct pt_regs copy;
-
-	regs = syscall_regs(&copy, IA32_NR_IPC);
-	if (!regs || !ia32_ipc_args(&args, regs))
+	regs = syscall_regs(&copy);
+	decoded = decode_call(&args, regs, compat);
+	/* Registers that are no shared-memory syscall, on a function that only
+	 * such syscalls reach, were not found where they were looked for (a
+	 * kernel stack of another size): count, never print garbage. */
+	if (decoded < 0)
+		count_lost(LOST_UNREADABLE);
+	if (decoded != 1)
 		return 0;
 	return complete(&args, FEXIT_RET(ctx));
 }
+
+#define FEXIT(name, function, compat)						\
+	SEC("fexit/" #function)							\
+	int fexit_##name(unsigned long long *ctx) { return fexit_leave(ctx, compat); }
+
+FEXIT(x64_shmget, __x64_sys_shmget, false)
+FEXIT(x64_shmat, __x64_sys_shmat, false)
+FEXIT(x64_shmdt, __x64_sys_shmdt, false)
+FEXIT(x64_shmctl, __x64_sys_shmctl, false)
+FEXIT(ia32_shmget, __ia32_sys_shmget, true)
+FEXIT(ia32_shmat, __ia32_compat_sys_shmat, true)
+FEXIT(ia32_shmdt, __ia32_sys_shmdt, true)
+FEXIT(ia32_shmctl, __ia32_compat_sys_shmctl, true)
+FEXIT(ia32_ipc, __ia32_compat_sys_ipc, true)
 
 /* ---- tracepoint mode ----
  * One program on raw_syscalls:sys_exit, through BTF. At exit the user
@@ -504,22 +565,22 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct shm_args args = {};
-	long id = regs->orig_ax;
+	long nr = regs->orig_ax;
+	bool compat;
 
-	if (id == X64_NR_SHMGET) {
-		if (in_compat_syscall())
-			return 0; /* ia32 syscall 29 is pause */
-		x64_shmget_args(&args, regs);
-	} else if (id == IA32_NR_SHMGET || id == IA32_NR_IPC) {
-		if (!in_compat_syscall())
-			return 0; /* x86_64 syscall 117 is setresuid */
-		if (id == IA32_NR_SHMGET)
-			ia32_shmget_args(&args, regs);
-		else if (!ia32_ipc_args(&args, regs))
-			return 0;
-	} else {
+	/* Cheap tests first: whether the number is one of ours in either ABI
+	 * (the operations not asked for fold away at load time). */
+	if (!((traced(OP_SHMGET) && (nr == X64_NR_SHMGET || nr == IA32_NR_SHMGET)) ||
+	      (traced(OP_SHMAT) && (nr == X64_NR_SHMAT || nr == IA32_NR_SHMAT)) ||
+	      (traced(OP_SHMDT) && (nr == X64_NR_SHMDT || nr == IA32_NR_SHMDT)) ||
+	      (traced(OP_SHMCTL) && (nr == X64_NR_SHMCTL || nr == IA32_NR_SHMCTL)) ||
+	      nr == IA32_NR_IPC))
 		return 0;
-	}
+	/* The same numbers mean other calls in the other ABI: x86_64 117 is
+	 * setresuid, ia32 29 is pause. */
+	compat = in_compat_syscall();
+	if (decode_call(&args, regs, compat) != 1)
+		return 0;
 	return complete(&args, ret);
 }
 

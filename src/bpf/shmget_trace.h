@@ -12,11 +12,19 @@ enum shm_abi {
 	ABI_IA32 = 1,
 };
 
-/* Which system call carried the request: shmget itself, or the ipc()
- * multiplexer with call SHMGET. */
+/* Which system call carried the request: the operation's own (shmget,
+ * shmat, ...), or the ipc() multiplexer. */
 enum shm_call {
-	CALL_SHMGET = 0,
+	CALL_DIRECT = 0,
 	CALL_IPC = 1,
+};
+
+/* The operation on a segment; the bit 1 << op of traced_ops selects it. */
+enum shm_op {
+	OP_SHMGET = 0,
+	OP_SHMAT = 1,
+	OP_SHMDT = 2,
+	OP_SHMCTL = 3,
 };
 
 /* Index into the per-CPU `lost` counters. */
@@ -29,18 +37,24 @@ enum lost_reason {
 
 /* What the entry hook learns; kept per thread until the return hook. */
 struct shm_args {
-	__u64 size;
-	__s32 key;
-	__s32 shmflg;
+	__u64 size;		/* shmget */
+	__u64 addr;		/* shmat: the address asked for; shmdt: the address */
+	__u64 raddr_ptr;	/* ipc(SHMAT): where the kernel puts the attach address */
+	__s32 key;		/* shmget */
+	__s32 shmflg;		/* shmget, shmat */
+	__s32 shmid;		/* shmat, shmctl */
+	__s32 cmd;		/* shmctl */
 	enum shm_abi abi;
 	enum shm_call call;
+	enum shm_op op;
 };
 
-/* One shmget, as it goes through the ring buffer. */
+/* One call, as it goes through the ring buffer. */
 struct shm_event {
 	__u64 boot_ns;		/* bpf_ktime_get_boot_ns() at return */
 	__u64 cgroup_id;	/* cgroup v2 id */
-	__s64 ret;		/* segment id, or -errno */
+	__s64 ret;		/* segment id, address, 0, or -errno */
+	__u64 attach_addr;	/* of a successful shmat */
 	struct shm_args args;
 	__u32 pid;		/* tgid */
 	__u32 tid;

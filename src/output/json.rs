@@ -1,7 +1,8 @@
 //! `--json`: one object per line, the TSV column names as keys. Integers are
-//! numbers except `key` and `shmflg`, which keep their hex text; `errno` is
-//! null on success; fields that do not apply are left out: `cgroup_path`
-//! and `container` when there is none, what the call did (`origin`,
+//! numbers except `key`, `shmflg` and the addresses, which keep their hex
+//! text; `errno` is null on success; fields that do not apply are left out:
+//! those of other operations (`key` for a shmat), `cgroup_path` and
+//! `container` when there is none, what a shmget did (`origin`,
 //! `owner_uid`, `creator_pid`, `squat`) when it failed.
 
 use std::borrow::Cow;
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use super::TextFields;
 use crate::decode::errno_name;
-use crate::event::Event;
+use crate::event::{Event, Field};
 use crate::segment::Outcome;
 
 #[derive(Serialize)]
@@ -25,11 +26,16 @@ struct JsonEvent<'a> {
     comm: Cow<'a, str>,
     abi: &'static str,
     call: &'static str,
-    key: Cow<'a, str>,
-    size: u64,
-    shmflg: Cow<'a, str>,
-    flags: Cow<'a, str>,
-    mode: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shmflg: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flags: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<u32>,
     ret: i64,
     errno: Option<&'static str>,
     cgroup: u64,
@@ -47,17 +53,28 @@ struct JsonEvent<'a> {
     creator_pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     squat: Option<bool>,
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shmid: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cmd: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attach_addr: Option<Cow<'a, str>>,
 }
 
-pub fn write_event(
+pub fn write_event<'a>(
     out: &mut Vec<u8>,
     event: &Event,
-    text: &TextFields,
+    text: &'a TextFields,
     outcome: Option<Outcome>,
 ) -> io::Result<()> {
     let raw = event.raw;
     // The text fields are ASCII or escaped valid UTF-8, so these borrow.
     let str = |bytes| String::from_utf8_lossy(bytes);
+    let text_of = |bytes: &'a Vec<u8>| Some(bytes).filter(|t| !t.is_empty()).map(|t| str(t));
+    let has = |field| event.has(field);
     let json = JsonEvent {
         time: str(&text.rfc3339),
         pid: raw.pid,
@@ -68,26 +85,27 @@ pub fn write_event(
         comm: str(&text.comm),
         abi: event.abi(),
         call: event.call(),
-        key: str(&text.key),
-        size: raw.args.size,
-        shmflg: str(&text.shmflg),
-        flags: str(&text.flags),
-        mode: crate::decode::mode(raw.args.shmflg),
+        key: text_of(&text.key),
+        size: has(Field::Size).then_some(raw.args.size),
+        shmflg: text_of(&text.shmflg),
+        flags: text_of(&text.flags),
+        mode: has(Field::Mode).then(|| crate::decode::mode(raw.args.shmflg)),
         ret: raw.ret,
         errno: errno_name(raw.ret),
         cgroup: raw.cgroup_id,
-        cgroup_path: Some(&text.cgroup_path)
-            .filter(|t| !t.is_empty())
-            .map(|t| str(t)),
-        container: Some(&text.container)
-            .filter(|t| !t.is_empty())
-            .map(|t| str(t)),
+        cgroup_path: text_of(&text.cgroup_path),
+        container: text_of(&text.container),
         pidns: raw.pidns,
         mntns: raw.mntns,
         origin: outcome.map(|o| o.origin.name()),
         owner_uid: outcome.and_then(|o| o.owner_uid),
         creator_pid: outcome.and_then(|o| o.creator_pid),
         squat: outcome.map(|o| o.squat),
+        event: event.op().name(),
+        shmid: has(Field::Shmid).then_some(raw.args.shmid),
+        cmd: text_of(&text.cmd),
+        addr: text_of(&text.addr),
+        attach_addr: text_of(&text.attach_addr),
     };
     serde_json::to_writer(&mut *out, &json)?;
     out.push(b'\n');

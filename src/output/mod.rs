@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::cgroup::{Cgroup, CgroupPaths};
 use crate::cli::Format;
 use crate::decode::{self, TimeFormatter};
-use crate::event::Event;
+use crate::event::{Event, Field};
 use crate::segment;
 
 /// Output to a file or pipe is written in blocks, but never held longer
@@ -28,11 +28,14 @@ const BUFFER_SIZE: usize = 64 * 1024;
 pub struct TextFields {
     pub rfc3339: Vec<u8>,
     pub comm: Vec<u8>,
+    /// These and the rest are empty when the event has no such field.
     pub key: Vec<u8>,
     pub shmflg: Vec<u8>,
     pub flags: Vec<u8>,
     pub mode: Vec<u8>,
-    /// Empty when unknown or none.
+    pub cmd: Vec<u8>,
+    pub addr: Vec<u8>,
+    pub attach_addr: Vec<u8>,
     pub cgroup_path: Vec<u8>,
     pub container: Vec<u8>,
 }
@@ -47,6 +50,9 @@ impl TextFields {
             &mut self.shmflg,
             &mut self.flags,
             &mut self.mode,
+            &mut self.cmd,
+            &mut self.addr,
+            &mut self.attach_addr,
             &mut self.cgroup_path,
             &mut self.container,
         ] {
@@ -54,10 +60,23 @@ impl TextFields {
         }
         time.write_rfc3339(&mut self.rfc3339, event.unix_ns);
         decode::write_escaped(&mut self.comm, event.comm());
-        decode::write_key(&mut self.key, args.key);
-        decode::write_hex(&mut self.shmflg, args.shmflg as u32 as u64, 0);
-        decode::write_flags(&mut self.flags, args.shmflg);
-        decode::write_mode(&mut self.mode, decode::mode(args.shmflg));
+        if event.has(Field::Key) {
+            decode::write_key(&mut self.key, args.key);
+            decode::write_mode(&mut self.mode, decode::mode(args.shmflg));
+        }
+        if event.has(Field::Shmflg) {
+            decode::write_hex(&mut self.shmflg, args.shmflg as u32 as u64, 0);
+            decode::write_call_flags(&mut self.flags, event.op(), args.shmflg);
+        }
+        if event.has(Field::Cmd) {
+            decode::write_shmctl_cmd(&mut self.cmd, args.cmd);
+        }
+        if event.has(Field::Addr) {
+            decode::write_hex(&mut self.addr, args.addr, 0);
+        }
+        if event.has(Field::AttachAddr) {
+            decode::write_hex(&mut self.attach_addr, event.raw.attach_addr, 0);
+        }
         if let Some(cgroup) = cgroup {
             decode::write_escaped(&mut self.cgroup_path, cgroup.path.as_bytes());
             if let Some(container) = &cgroup.container {

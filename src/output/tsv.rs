@@ -4,17 +4,18 @@
 
 use crate::cgroup::Cgroup;
 use crate::decode::{
-    errno_name, mode, write_decimal, write_escaped, write_flags, write_hex, write_key, write_mode,
-    TimeFormatter,
+    errno_name, mode, write_call_flags, write_decimal, write_escaped, write_hex, write_key,
+    write_mode, write_shmctl_cmd, TimeFormatter,
 };
-use crate::event::Event;
+use crate::event::{Event, Field};
 use crate::segment::Outcome;
 
 #[rustfmt::skip]
-pub const COLUMNS: [&str; 25] = [
+pub const COLUMNS: [&str; 30] = [
     "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
     "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
-    "origin", "owner_uid", "creator_pid", "squat",
+    "origin", "owner_uid", "creator_pid", "squat", "event", "shmid", "cmd", "addr",
+    "attach_addr",
 ];
 
 pub fn write_header(out: &mut Vec<u8>) {
@@ -42,16 +43,24 @@ pub fn write_event(
         out.push(b'\t');
         out.extend_from_slice(text.as_bytes());
     }
-    out.push(b'\t');
-    write_key(out, args.key);
-    out.push(b'\t');
-    write_decimal(out, args.size);
-    out.push(b'\t');
-    write_hex(out, args.shmflg as u32 as u64, 0);
-    out.push(b'\t');
-    write_flags(out, args.shmflg);
-    out.push(b'\t');
-    write_mode(out, mode(args.shmflg));
+    // Fields of other operations are `-`.
+    let cell = |out: &mut Vec<u8>, field, write: &dyn Fn(&mut Vec<u8>)| {
+        out.push(b'\t');
+        if event.has(field) {
+            write(out)
+        } else {
+            out.push(b'-')
+        }
+    };
+    cell(out, Field::Key, &|out| write_key(out, args.key));
+    cell(out, Field::Size, &|out| write_decimal(out, args.size));
+    cell(out, Field::Shmflg, &|out| {
+        write_hex(out, args.shmflg as u32 as u64, 0)
+    });
+    cell(out, Field::Shmflg, &|out| {
+        write_call_flags(out, event.op(), args.shmflg)
+    });
+    cell(out, Field::Mode, &|out| write_mode(out, mode(args.shmflg)));
     out.push(b'\t');
     write_decimal(out, raw.ret);
     out.push(b'\t');
@@ -84,6 +93,14 @@ pub fn write_event(
             .map_or("-", |o| if o.squat { "yes" } else { "no" })
             .as_bytes(),
     );
+    out.push(b'\t');
+    out.extend_from_slice(event.op().name().as_bytes());
+    cell(out, Field::Shmid, &|out| write_decimal(out, args.shmid));
+    cell(out, Field::Cmd, &|out| write_shmctl_cmd(out, args.cmd));
+    cell(out, Field::Addr, &|out| write_hex(out, args.addr, 0));
+    cell(out, Field::AttachAddr, &|out| {
+        write_hex(out, raw.attach_addr, 0)
+    });
     out.push(b'\n');
 }
 

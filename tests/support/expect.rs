@@ -5,14 +5,15 @@
 
 use serde_json::{json, Value};
 
-use super::syscalls::gettid;
+use super::syscalls::*;
 
 /// The TSV columns, and the JSON keys, in order.
 #[rustfmt::skip]
-pub const FIELDS: [&str; 25] = [
+pub const FIELDS: [&str; 30] = [
     "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
     "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
-    "origin", "owner_uid", "creator_pid", "squat",
+    "origin", "owner_uid", "creator_pid", "squat", "event", "shmid", "cmd", "addr",
+    "attach_addr",
 ];
 
 /// One call the test made, and what the tracer must report for it.
@@ -90,6 +91,8 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         "mode": call.shmflg & 0o777,
         "ret": call.ret,
         "errno": errno,
+        "event": "shmget",
+        "shmid": null, "cmd": null, "addr": null, "attach_addr": null,
         "pidns": own_namespace("pid_for_children"),
         "mntns": own_namespace("mnt"),
     });
@@ -139,6 +142,144 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
     if let Some(object) = event.as_object() {
         for field in object.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
             wrong.push(format!("unexpected field {field}"));
+        }
+    }
+    wrong
+}
+
+/// The ways into the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryPath {
+    X64,
+    Ia32,
+    Ia32Ipc,
+}
+
+impl EntryPath {
+    pub const ALL: [EntryPath; 3] = [EntryPath::X64, EntryPath::Ia32, EntryPath::Ia32Ipc];
+}
+
+/// Makes one segment's whole life through one entry path: shmget, shmat
+/// (read-only), shmdt, shmctl IPC_STAT, SHM_LOCK and IPC_RMID. Returns,
+/// per call, the fields the tracer must report (null: must be absent).
+pub fn segment_life(path: EntryPath) -> Vec<Value> {
+    let abi = if path == EntryPath::X64 {
+        "x86_64"
+    } else {
+        "ia32"
+    };
+    let via_ipc = path == EntryPath::Ia32Ipc;
+    let call = |op: &str| {
+        if via_ipc {
+            "ipc".to_string()
+        } else {
+            op.to_string()
+        }
+    };
+    let low = low_buffer();
+    let create = IPC_CREAT | 0o600;
+    let id = match path {
+        EntryPath::X64 => native_shmget(IPC_PRIVATE, 4096, create),
+        EntryPath::Ia32 => ia32_shmget(IPC_PRIVATE, 4096, create),
+        EntryPath::Ia32Ipc => ia32_ipc_shmget(IPC_PRIVATE, 4096, create),
+    };
+    assert!(id >= 0, "shmget {path:?}: {id}");
+    // shmat returns the address; ipc(SHMAT) returns 0 and writes it.
+    let at_ret = match path {
+        EntryPath::X64 => native_shmat(id, SHM_RDONLY),
+        EntryPath::Ia32 => ia32_shmat(id, SHM_RDONLY),
+        EntryPath::Ia32Ipc => ia32_ipc_shmat(id, SHM_RDONLY, low),
+    };
+    let addr = if via_ipc {
+        i64::from(read_low(low))
+    } else {
+        at_ret
+    };
+    assert!(
+        at_ret >= 0 && addr > 0,
+        "shmat {path:?}: {at_ret} {addr:#x}"
+    );
+    let dt_ret = match path {
+        EntryPath::X64 => native_shmdt(addr),
+        EntryPath::Ia32 => ia32_shmdt(addr),
+        EntryPath::Ia32Ipc => ia32_ipc_shmdt(addr),
+    };
+    // Through ipc(), 32-bit callers ask for the 64-bit layout with IPC_64,
+    // as glibc does; the direct syscall always uses it and takes no flag.
+    let stat = if via_ipc { IPC_STAT | IPC_64 } else { IPC_STAT };
+    let ctl = |cmd: i32| match path {
+        EntryPath::X64 => native_shmctl(id, cmd, u64::from(low)),
+        EntryPath::Ia32 => ia32_shmctl(id, cmd, low),
+        EntryPath::Ia32Ipc => ia32_ipc_shmctl(id, cmd, low),
+    };
+    let stat_ret = ctl(stat);
+    let lock_ret = ctl(SHM_LOCK);
+    let rmid_ret = ctl(IPC_RMID);
+    assert_eq!(
+        (dt_ret, stat_ret, lock_ret, rmid_ret),
+        (0, 0, 0, 0),
+        "{path:?}"
+    );
+
+    let none = Value::Null;
+    let base = |event: &str, ret: i64| {
+        json!({
+            "event": event, "abi": abi, "call": call(event), "ret": ret, "errno": none,
+            "key": none, "size": none, "mode": none,
+            "shmflg": none, "flags": none, "shmid": none, "cmd": none, "addr": none,
+            "attach_addr": none, "origin": none,
+        })
+    };
+    let mut get = base("shmget", id);
+    get["key"] = "0x00000000".into();
+    get["size"] = 4096.into();
+    get["mode"] = 0o600.into();
+    get["shmflg"] = "0x380".into();
+    get["flags"] = "IPC_CREAT".into();
+    get["origin"] = "created".into();
+    let mut at = base("shmat", at_ret);
+    at["shmid"] = id.into();
+    at["shmflg"] = format!("0x{SHM_RDONLY:x}").into();
+    at["flags"] = "SHM_RDONLY".into();
+    at["addr"] = "0x0".into();
+    at["attach_addr"] = format!("{addr:#x}").into();
+    let mut dt = base("shmdt", 0);
+    dt["addr"] = format!("{addr:#x}").into();
+    let ctl_event = |cmd: &str| {
+        let mut event = base("shmctl", 0);
+        event["shmid"] = id.into();
+        event["cmd"] = cmd.into();
+        event
+    };
+    let stat_name = if via_ipc {
+        "IPC_STAT|IPC_64"
+    } else {
+        "IPC_STAT"
+    };
+    vec![
+        get,
+        at,
+        dt,
+        ctl_event(stat_name),
+        ctl_event("SHM_LOCK"),
+        ctl_event("IPC_RMID"),
+    ]
+}
+
+/// How `event` differs from one of [`segment_life`]'s expectations.
+pub fn life_mismatches(event: &Value, want: &Value) -> Vec<String> {
+    let mut wrong = vec![];
+    for (field, value) in want.as_object().unwrap() {
+        if &event[field] != value {
+            wrong.push(format!("{field}: got {} want {value}", event[field]));
+        }
+    }
+    for (field, value) in [
+        ("pid", Value::from(std::process::id())),
+        ("tid", Value::from(gettid())),
+    ] {
+        if event[field] != value {
+            wrong.push(format!("{field}: got {} want {value}", event[field]));
         }
     }
     wrong

@@ -15,17 +15,24 @@ pub const SHM_HUGETLB: i32 = 0o4000;
 pub const SHM_HUGE_2MB: i32 = 21 << 26;
 pub const IPC_RMID: i32 = 0;
 pub const IPC_STAT: i32 = 2;
+pub const IPC_64: i32 = 0x100;
+pub const SHM_LOCK: i32 = 11;
+pub const SHM_RDONLY: i32 = 0o10000;
 
 /// arch/x86/entry/syscalls/syscall_32.tbl
 pub const IA32_NR_IPC: u32 = 117;
 pub const IA32_NR_SHMGET: u32 = 395;
+pub const IA32_NR_SHMCTL: u32 = 396;
+pub const IA32_NR_SHMAT: u32 = 397;
+pub const IA32_NR_SHMDT: u32 = 398;
 /// ipc() call numbers, include/uapi/linux/ipc.h
-pub const IPCCALL_SHMCTL: u32 = 24;
+pub const IPCCALL_SHMAT: u32 = 21;
+pub const IPCCALL_SHMDT: u32 = 22;
 pub const IPCCALL_SHMGET: u32 = 23;
+pub const IPCCALL_SHMCTL: u32 = 24;
 
-pub fn native_shmget(key: i32, size: u64, shmflg: i32) -> i64 {
-    // SAFETY: shmget takes no pointers.
-    let ret = unsafe { libc::syscall(libc::SYS_shmget, key, size, shmflg) };
+/// A raw x86_64 syscall, -errno on failure.
+fn native(ret: i64) -> i64 {
     if ret == -1 {
         -(nix::errno::Errno::last_raw() as i64)
     } else {
@@ -33,26 +40,121 @@ pub fn native_shmget(key: i32, size: u64, shmflg: i32) -> i64 {
     }
 }
 
+pub fn native_shmget(key: i32, size: u64, shmflg: i32) -> i64 {
+    // SAFETY: shmget takes no pointers.
+    native(unsafe { libc::syscall(libc::SYS_shmget, key, size, shmflg) })
+}
+
+/// Returns the address attached at.
+pub fn native_shmat(shmid: i64, shmflg: i32) -> i64 {
+    // SAFETY: a new mapping at an address the kernel chooses.
+    native(unsafe { libc::syscall(libc::SYS_shmat, shmid, 0, shmflg) })
+}
+
+pub fn native_shmdt(addr: i64) -> i64 {
+    // SAFETY: detaches a mapping only this test made.
+    native(unsafe { libc::syscall(libc::SYS_shmdt, addr) })
+}
+
+/// `buf` is an address of at least 4 KiB, or 0 for commands without one.
+pub fn native_shmctl(shmid: i64, cmd: i32, buf: u64) -> i64 {
+    // SAFETY: the buffer is large enough for struct shmid_ds.
+    native(unsafe { libc::syscall(libc::SYS_shmctl, shmid, cmd, buf) })
+}
+
+pub fn ia32_shmat(shmid: i64, shmflg: i32) -> i64 {
+    // The 32-bit call maps below 4 GiB: the address fills the 32-bit result.
+    let ret = int80(IA32_NR_SHMAT, shmid as u32, 0, shmflg as u32, 0, 0);
+    if (-4095..0).contains(&ret) {
+        ret
+    } else {
+        ret as u32 as i64
+    }
+}
+
+pub fn ia32_shmdt(addr: i64) -> i64 {
+    int80(IA32_NR_SHMDT, addr as u32, 0, 0, 0, 0)
+}
+
+pub fn ia32_shmctl(shmid: i64, cmd: i32, buf: u32) -> i64 {
+    int80(IA32_NR_SHMCTL, shmid as u32, cmd as u32, buf, 0, 0)
+}
+
+/// ipc(SHMAT): returns 0 and writes the address to `raddr` (32-bit).
+pub fn ia32_ipc_shmat(shmid: i64, shmflg: i32, raddr: u32) -> i64 {
+    int80(
+        IA32_NR_IPC,
+        IPCCALL_SHMAT,
+        shmid as u32,
+        shmflg as u32,
+        raddr,
+        0,
+    )
+}
+
+pub fn ia32_ipc_shmdt(addr: i64) -> i64 {
+    int80(IA32_NR_IPC, IPCCALL_SHMDT, 0, 0, 0, addr as u32)
+}
+
+pub fn ia32_ipc_shmctl(shmid: i64, cmd: i32, buf: u32) -> i64 {
+    int80(
+        IA32_NR_IPC,
+        IPCCALL_SHMCTL,
+        shmid as u32,
+        cmd as u32,
+        0,
+        buf,
+    )
+}
+
+/// 4 KiB that 32-bit calls can point at (mmap MAP_32BIT); never unmapped,
+/// it goes with the process.
+pub fn low_buffer() -> u32 {
+    // SAFETY: a new anonymous mapping.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        )
+    };
+    assert!(
+        addr != libc::MAP_FAILED && (addr as u64) < 1 << 32,
+        "MAP_32BIT mapping"
+    );
+    addr as u64 as u32
+}
+
+/// Reads the 32-bit value at a low buffer.
+pub fn read_low(addr: u32) -> u32 {
+    // SAFETY: `addr` is a low_buffer() mapping.
+    unsafe { std::ptr::read_volatile(addr as u64 as *const u32) }
+}
+
 pub fn ia32_shmget(key: i32, size: u32, shmflg: i32) -> i64 {
-    int80(IA32_NR_SHMGET, key as u32, size, shmflg as u32, 0)
+    int80(IA32_NR_SHMGET, key as u32, size, shmflg as u32, 0, 0)
 }
 
 pub fn ia32_ipc(call: u32, first: u32, second: u32, third: u32) -> i64 {
-    int80(IA32_NR_IPC, call, first, second, third)
+    int80(IA32_NR_IPC, call, first, second, third, 0)
 }
 
 pub fn ia32_ipc_shmget(key: i32, size: u32, shmflg: i32) -> i64 {
     ia32_ipc(IPCCALL_SHMGET, key as u32, size, shmflg as u32)
 }
 
-/// An i386 system call: eax=nr, ebx, ecx, edx, esi. rbx is reserved by
-/// Rust, so it is swapped in and out around the trap; the kernel does not
-/// preserve r8-r11 across `int $0x80`.
+/// An i386 system call: eax=nr, ebx, ecx, edx, esi, edi. rbx is reserved
+/// by Rust, so it is swapped in and out around the trap; the kernel does
+/// not preserve r8-r11 across `int $0x80`.
 #[cfg(target_arch = "x86_64")]
-pub fn int80(nr: u32, bx: u32, cx: u32, dx: u32, si: u32) -> i64 {
+pub fn int80(nr: u32, bx: u32, cx: u32, dx: u32, si: u32, di: u32) -> i64 {
     let ret: u64;
-    // SAFETY: the calls made through this take no pointers (or null ones),
-    // and every register the kernel may change is declared.
+    // SAFETY: the calls made through this take no pointers, or ones to
+    // memory the caller owns; every register the kernel may change is
+    // declared.
     unsafe {
         std::arch::asm!(
             "xchg rbx, {bx}",
@@ -63,7 +165,7 @@ pub fn int80(nr: u32, bx: u32, cx: u32, dx: u32, si: u32) -> i64 {
             in("rcx") u64::from(cx),
             in("rdx") u64::from(dx),
             in("rsi") u64::from(si),
-            in("rdi") 0u64,
+            in("rdi") u64::from(di),
             lateout("r8") _,
             lateout("r9") _,
             lateout("r10") _,

@@ -36,7 +36,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use expect::{mismatches, Call};
+use expect::{life_mismatches, mismatches, segment_life, Call, EntryPath};
 use syscalls::*;
 
 /// Loading BPF under TCG is slow (seconds); these bound a hung tracer.
@@ -317,6 +317,47 @@ fn make_calls() -> (Vec<Call>, Vec<String>) {
     (calls, problems)
 }
 
+/// With `--events all`: a segment's whole life by each entry path, every
+/// event checked. Returns how many events were checked.
+fn check_segment_life(tracer_path: &str, mode: &str, details: &mut Vec<String>) -> usize {
+    let (tracer, _) = match Tracer::start(tracer_path, mode, &["--events", "all"], true) {
+        Ok(started) => started,
+        Err(e) => {
+            details.push(format!("--events all: {e}"));
+            return 0;
+        }
+    };
+    let wanted: Vec<Value> = EntryPath::ALL.into_iter().flat_map(segment_life).collect();
+    let done = match tracer.stop() {
+        Ok(done) => done,
+        Err(e) => {
+            details.push(format!("--events all: {e}"));
+            return 0;
+        }
+    };
+    let events: Vec<Value> = done
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if events.len() != wanted.len() {
+        details.push(format!(
+            "--events all: {} events for {} calls",
+            events.len(),
+            wanted.len()
+        ));
+    }
+    for (i, (event, want)) in events.iter().zip(&wanted).enumerate() {
+        for wrong in life_mismatches(event, want) {
+            details.push(format!(
+                "--events all, event {i} ({}): {wrong}",
+                want["event"]
+            ));
+        }
+    }
+    events.len()
+}
+
 /// An event without what differs between runs: time, segment ids.
 fn normalized(event: &Value) -> Value {
     let mut event = event.clone();
@@ -394,12 +435,13 @@ fn check_mode(
     if last != summary {
         details.push(format!("last stderr line {last:?}, want {summary:?}"));
     }
+    let life_events = check_segment_life(tracer_path, mode, &mut details);
     if details.is_empty() {
         Ok((
             ModeResult { events },
             format!(
                 "{} events chose={chose} tracing={}",
-                calls.len(),
+                calls.len() + life_events,
                 tracing_line.trim_start_matches("shmget-trace: tracing ")
             ),
         ))
