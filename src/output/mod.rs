@@ -99,6 +99,7 @@ pub struct Output {
     fields: TextFields,
     time: TimeFormatter,
     cgroups: CgroupPaths,
+    tsv: tsv::TsvWriter,
     /// A terminal sees each event at once; anything else gets blocks.
     interactive: bool,
     last_flush: Instant,
@@ -116,6 +117,7 @@ impl Output {
             fields: TextFields::default(),
             time: TimeFormatter::default(),
             cgroups: CgroupPaths::new(),
+            tsv: tsv::TsvWriter::default(),
             interactive: stdout_is_terminal(),
             last_flush: Instant::now(),
         };
@@ -132,9 +134,9 @@ impl Output {
         let cgroup = self.cgroups.get(event.raw.cgroup_id);
         let outcome = segment::outcome(event.raw);
         match self.format {
-            Format::Tsv => {
-                tsv::write_event(&mut self.pending, event, &mut self.time, cgroup, outcome)
-            }
+            Format::Tsv => self
+                .tsv
+                .write_event(&mut self.pending, event, cgroup, outcome),
             Format::Table => {
                 self.fields.render(event, &mut self.time, cgroup);
                 table::write_event(&mut self.pending, event, &self.fields, outcome)
