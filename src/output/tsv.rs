@@ -219,9 +219,11 @@ mod tests {
     #[test]
     fn remembered_columns_follow_their_fields() {
         let mut writer = TsvWriter::default();
-        let mut raw = RawEvent::default();
-        raw.pid = 10;
-        raw.ret = -2;
+        let mut raw = RawEvent {
+            pid: 10,
+            ret: -2,
+            ..Default::default()
+        };
         let first = line(&mut writer, &raw);
         assert_eq!(first.len(), COLUMNS.len());
         assert_eq!(
