@@ -336,3 +336,43 @@ fn attach_modes_say_why_they_cannot_work() {
         }
     }
 }
+
+/// -u and -n: only calls by that user, only threads of that name.
+#[test]
+fn uid_and_name_filters() {
+    if !bpf_available() {
+        return;
+    }
+    let key = unique_key(30);
+    let by_uid = Tracer::start(&["--json", "-u", "65534", "-k", &key.to_string()]);
+    let by_name = Tracer::start(&["--json", "-n", "shm-named", "-k", &key.to_string()]);
+    let step = format!("native:{key}:0:0");
+    // Three processes: root unnamed, root named, uid 65534 unnamed.
+    for prefix in [&[][..], &["--comm", "shm-named"][..]] {
+        let out = Command::new(WORKLOAD)
+            .args(prefix)
+            .arg(&step)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            WORKLOAD,
+            &step,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let events = by_uid.stop().json_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["uid"], 65534);
+    let events = by_name.stop().json_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["comm"], "shm-named");
+    assert_eq!(events[0]["uid"], 0);
+}
