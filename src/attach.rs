@@ -145,6 +145,8 @@ pub struct Tracer {
     pub mode: AttachMode,
     covered: Vec<EntryPath>,
     ops: Vec<Op>,
+    /// Probe misses of the links before they were dropped.
+    misses_at_detach: u64,
 }
 
 impl Tracer {
@@ -164,13 +166,32 @@ impl Tracer {
 
     /// Stops new events; what is in the ring buffer stays readable.
     pub fn detach(&mut self) {
+        self.misses_at_detach += self.probe_misses();
         self.links.clear();
+    }
+
+    /// Calls the kernel did not run a kprobe or kretprobe for (a kretprobe
+    /// runs out of instances when many calls are in flight): each is an
+    /// event lost. Kernels before 6.7 do not report these.
+    fn probe_misses(&self) -> u64 {
+        use libbpf_rs::query::{LinkTypeInfo, PerfEventType};
+        self.links
+            .iter()
+            .filter_map(|link| link.info().ok())
+            .map(|info| match info.info {
+                LinkTypeInfo::PerfEvent(perf) => match perf.event_type {
+                    PerfEventType::Kprobe { missed, .. } => missed,
+                    _ => 0,
+                },
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Events dropped in the kernel so far, all reasons, all CPUs.
     pub fn lost(&self) -> Result<u64, Error> {
         let lost = &self.skel.maps.lost;
-        let mut total = 0u64;
+        let mut total = self.misses_at_detach + self.probe_misses();
         for reason in 0..lost.max_entries() {
             let per_cpu = lost
                 .lookup_percpu(&reason.to_ne_bytes(), MapFlags::ANY)
@@ -305,6 +326,7 @@ fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
         mode,
         covered,
         ops: ops.clone(),
+        misses_at_detach: 0,
     })
 }
 
