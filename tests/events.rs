@@ -22,37 +22,24 @@ fn x86_64_shmget_calls_are_reported_field_for_field() {
     let huge = IPC_CREAT | SHM_HUGETLB | SHM_HUGE_2MB | 0o600;
     let tracer = trace_this_thread("--json");
 
+    let x64 = expect::EntryPath::X64;
+    let excl = IPC_CREAT | IPC_EXCL | 0o640;
     let calls = [
-        (missing, 0, 0, "-"),
-        (IPC_PRIVATE, 4096, IPC_CREAT | 0o600, "IPC_CREAT"),
-        (
-            exclusive,
-            8192,
-            IPC_CREAT | IPC_EXCL | 0o640,
-            "IPC_CREAT|IPC_EXCL",
-        ),
-        (
-            exclusive,
-            8192,
-            IPC_CREAT | IPC_EXCL | 0o640,
-            "IPC_CREAT|IPC_EXCL",
-        ),
-        (
+        Call::shmget(x64, missing, 0, 0, "-"),
+        Call::shmget(x64, IPC_PRIVATE, 4096, IPC_CREAT | 0o600, "IPC_CREAT"),
+        Call::shmget(x64, exclusive, 8192, excl, "IPC_CREAT|IPC_EXCL"),
+        Call::shmget(x64, exclusive, 8192, excl, "IPC_CREAT|IPC_EXCL"),
+        Call::shmget(
+            x64,
             IPC_PRIVATE,
             2 << 20,
             huge,
             "IPC_CREAT|SHM_HUGETLB|SHM_HUGE_2MB",
         ),
-    ]
-    .map(|(key, size, shmflg, flags)| Call {
-        abi: "x86_64",
-        call: "shmget",
-        key,
-        size,
-        shmflg,
-        flags,
-        ret: segments.track(native_shmget(key, size, shmflg)),
-    });
+    ];
+    for call in &calls {
+        segments.track(call.ret);
+    }
     assert_eq!(calls[0].ret, -2, "missing key gives ENOENT");
     assert!(calls[1].ret >= 0, "IPC_PRIVATE|IPC_CREAT gives an id");
     assert!(calls[2].ret >= 0, "first IPC_EXCL create gives an id");
@@ -77,36 +64,17 @@ fn ia32_shmget_and_ipc_calls_are_reported_field_for_field() {
     let missing = unique_key(3);
     let tracer = trace_this_thread("--json");
 
-    let ia32 = |call, key, size, shmflg, flags, ret| Call {
-        abi: "ia32",
-        call,
-        key,
-        size,
-        shmflg,
-        flags,
-        ret,
-    };
+    let (ia32, ipc) = (expect::EntryPath::Ia32, expect::EntryPath::Ia32Ipc);
     let create = IPC_CREAT | 0o600;
     let calls = [
-        ia32("shmget", missing, 0, 0, "-", ia32_shmget(missing, 0, 0)),
-        ia32(
-            "shmget",
-            0,
-            4096,
-            create,
-            "IPC_CREAT",
-            segments.track(ia32_shmget(0, 4096, create)),
-        ),
-        ia32("ipc", missing, 0, 0, "-", ia32_ipc_shmget(missing, 0, 0)),
-        ia32(
-            "ipc",
-            0,
-            12288,
-            create,
-            "IPC_CREAT",
-            segments.track(ia32_ipc_shmget(0, 12288, create)),
-        ),
+        Call::shmget(ia32, missing, 0, 0, "-"),
+        Call::shmget(ia32, IPC_PRIVATE, 4096, create, "IPC_CREAT"),
+        Call::shmget(ipc, missing, 0, 0, "-"),
+        Call::shmget(ipc, IPC_PRIVATE, 12288, create, "IPC_CREAT"),
     ];
+    for call in &calls {
+        segments.track(call.ret);
+    }
     // Neither of these is a shmget: ipc(SHMCTL), and x86_64 syscall 117,
     // which is setresuid (here a no-op), not ipc.
     assert_eq!(ia32_ipc(IPCCALL_SHMCTL, u32::MAX, IPC_STAT as u32, 0), -22);

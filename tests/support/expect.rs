@@ -27,6 +27,34 @@ pub struct Call {
     pub ret: i64,
 }
 
+impl Call {
+    /// Makes a shmget by `path` and keeps what the kernel returned.
+    pub fn shmget(path: EntryPath, key: i32, size: u32, shmflg: i32, flags: &'static str) -> Call {
+        let ret = match path {
+            EntryPath::X64 => native_shmget(key, u64::from(size), shmflg),
+            EntryPath::Ia32 => ia32_shmget(key, size, shmflg),
+            EntryPath::Ia32Ipc => ia32_ipc_shmget(key, size, shmflg),
+        };
+        Call {
+            abi: if path == EntryPath::X64 {
+                "x86_64"
+            } else {
+                "ia32"
+            },
+            call: if path == EntryPath::Ia32Ipc {
+                "ipc"
+            } else {
+                "shmget"
+            },
+            key,
+            size: u64::from(size),
+            shmflg,
+            flags,
+            ret,
+        }
+    }
+}
+
 /// Where cgroup2 is mounted.
 pub fn cgroup2_mount() -> Option<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;

@@ -239,27 +239,14 @@ fn make_calls() -> (Vec<Call>, Vec<String>) {
     let mut problems = vec![];
     let create = IPC_CREAT | 0o600;
     let excl = IPC_CREAT | IPC_EXCL | 0o640;
-    let x64 = |key, size, shmflg, flags| Call {
-        abi: "x86_64",
-        call: "shmget",
-        key,
-        size,
-        shmflg,
-        flags,
-        ret: native_shmget(key, size, shmflg),
-    };
-    let ia32 = |call, key, size: u32, shmflg, flags| Call {
-        abi: "ia32",
-        call,
-        key,
-        size: u64::from(size),
-        shmflg,
-        flags,
-        ret: if call == "shmget" {
-            ia32_shmget(key, size, shmflg)
+    let x64 = |key, size, shmflg, flags| Call::shmget(EntryPath::X64, key, size, shmflg, flags);
+    let ia32 = |call, key, size, shmflg, flags| {
+        let path = if call == "ipc" {
+            EntryPath::Ia32Ipc
         } else {
-            ia32_ipc_shmget(key, size, shmflg)
-        },
+            EntryPath::Ia32
+        };
+        Call::shmget(path, key, size, shmflg, flags)
     };
     let calls = vec![
         x64(MISSING_KEY, 0, 0, "-"),
