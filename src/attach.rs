@@ -1,9 +1,9 @@
 //! Choosing how to hook the kernel, and doing it.
 //!
-//! Each attach mode is a table of BPF programs per entry path. `auto` tries
-//! the modes from the cheapest per call to the dearest and takes the first
-//! that loads and attaches in full; an explicitly requested mode that cannot
-//! is an error that says why.
+//! Each attach mode names its BPF programs per entry path and operation.
+//! `auto` tries the modes from the cheapest for the host to the dearest and
+//! takes the first that loads and attaches in full; an explicitly requested
+//! mode that cannot is an error that says why.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -22,7 +22,9 @@ use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
 /// Cheapest first: fexit runs one trampoline and needs no pairing map;
 /// kprobe+kretprobe pays for two probes and a map; tracepoint mode puts a
-/// program on every system call of the host to see the ia32 ones.
+/// program on every system call of the host to see the ia32 ones. (Per
+/// traced call tracepoint mode can beat kprobes, as the VM matrix's timings
+/// suggest, but every other process on the host pays for it.)
 const AUTO_ORDER: [AttachMode; 3] = [
     AttachMode::Fentry,
     AttachMode::Kprobe,
