@@ -16,8 +16,9 @@ const MAX_COMM_LEN: usize = 15;
 #[command(
     name = "shmget-trace",
     version,
-    about = "Trace System V shared-memory requests (shmget) on this host, live: \
-             x86_64 shmget, ia32 shmget and the ia32 ipc() multiplexer.",
+    about = "Trace System V shared-memory requests (shmget, and on request shmat, shmdt and \
+             shmctl) on this host, live: by the x86_64 syscalls, the ia32 syscalls and the ia32 \
+             ipc() multiplexer.",
     after_help = "Needs CAP_BPF and CAP_PERFMON (or root). Stops on Ctrl-C, SIGTERM, \
                   --count or --duration and prints `shmget-trace: N events, M lost` on stderr."
 )]
@@ -38,7 +39,7 @@ pub struct Cli {
     #[arg(short = 'n', long = "name", value_name = "COMM", value_parser = parse_comm)]
     pub name: Option<String>,
 
-    /// Only this key: hex (0x1234) or decimal; 0 is IPC_PRIVATE
+    /// Only shmget calls for this key: hex (0x1234) or decimal; 0 is IPC_PRIVATE
     #[arg(short = 'k', long, value_name = "KEY", value_parser = parse_key, allow_negative_numbers = true)]
     pub key: Option<i32>,
 
