@@ -7,8 +7,9 @@ use crate::cli::Op;
 pub use crate::skel::types::shm_event as RawEvent;
 use crate::skel::types::{shm_abi, shm_call, shm_op};
 
-// SAFETY: shm_event is plain old data (integers and byte arrays, padding
-// included as explicit fields), so any bytes of its size are a valid value.
+// SAFETY: shm_event is plain old data (integers, byte arrays, and the C
+// enums as newtypes of u32; padding included as explicit fields), so any
+// bytes of its size are a valid value.
 unsafe impl plain::Plain for RawEvent {}
 
 /// Converts the kernel's boot-time stamps (bpf_ktime_get_boot_ns, which
