@@ -44,15 +44,7 @@ fn x86_64_shmget_calls_are_reported_field_for_field() {
     assert!(calls[1].ret >= 0, "IPC_PRIVATE|IPC_CREAT gives an id");
     assert!(calls[2].ret >= 0, "first IPC_EXCL create gives an id");
     assert_eq!(calls[3].ret, -17, "second IPC_EXCL create gives EEXIST");
-    let done = tracer.stop();
-
-    done.assert_success();
-    let events = done.json_events();
-    assert_eq!(events.len(), calls.len(), "one event per call: {events:?}");
-    for (event, call) in events.iter().zip(&calls) {
-        assert_event(event, call);
-    }
-    assert_eq!(done.summary(), (calls.len() as u64, 0));
+    tracer.stop().assert_reports(&calls);
 }
 
 #[test]
@@ -86,17 +78,7 @@ fn ia32_shmget_and_ipc_calls_are_reported_field_for_field() {
     assert!(calls[1].ret >= 0);
     assert_eq!(calls[2].ret, -2);
     assert!(calls[3].ret >= 0);
-    done.assert_success();
-    let events = done.json_events();
-    assert_eq!(
-        events.len(),
-        calls.len(),
-        "one event per shmget: {events:?}"
-    );
-    for (event, call) in events.iter().zip(&calls) {
-        assert_event(event, call);
-    }
-    assert_eq!(done.summary(), (calls.len() as u64, 0));
+    done.assert_reports(&calls);
 }
 
 /// A process chooses its own name: tabs, newlines and terminal escapes in

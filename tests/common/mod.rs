@@ -245,6 +245,18 @@ impl Finished {
         parse().unwrap_or_else(|| panic!("last stderr line is not the summary: {:?}", self.stderr))
     }
 
+    /// Exactly one event per call, each right field for field, and the
+    /// summary saying so with nothing lost.
+    pub fn assert_reports(&self, calls: &[Call]) {
+        self.assert_success();
+        let events = self.json_events();
+        assert_eq!(events.len(), calls.len(), "one event per call: {events:?}");
+        for (event, call) in events.iter().zip(calls) {
+            assert_event(event, call);
+        }
+        assert_eq!(self.summary(), (calls.len() as u64, 0));
+    }
+
     pub fn assert_success(&self) {
         assert!(
             self.status.success(),

@@ -304,6 +304,18 @@ fn make_calls() -> (Vec<Call>, Vec<String>) {
     (calls, problems)
 }
 
+/// The tracer's JSON lines; a line that is not JSON is a problem.
+fn parse_events(stdout: &str, details: &mut Vec<String>) -> Vec<Value> {
+    let mut events = vec![];
+    for line in stdout.lines() {
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => events.push(v),
+            Err(e) => details.push(format!("bad JSON line {line:?}: {e}")),
+        }
+    }
+    events
+}
+
 /// With `--events all`: a segment's whole life by each entry path, every
 /// event checked. Returns how many events were checked.
 fn check_segment_life(tracer_path: &str, mode: &str, details: &mut Vec<String>) -> usize {
@@ -322,11 +334,7 @@ fn check_segment_life(tracer_path: &str, mode: &str, details: &mut Vec<String>) 
             return 0;
         }
     };
-    let events: Vec<Value> = done
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let events = parse_events(&done.stdout, details);
     if events.len() != wanted.len() {
         details.push(format!(
             "--events all: {} events for {} calls",
@@ -385,13 +393,7 @@ fn check_mode(
     if !done.status.success() {
         details.push(format!("tracer exited with {}", done.status));
     }
-    let mut events = vec![];
-    for line in done.stdout.lines() {
-        match serde_json::from_str::<Value>(line) {
-            Ok(v) => events.push(v),
-            Err(e) => details.push(format!("bad JSON line {line:?}: {e}")),
-        }
-    }
+    let events = parse_events(&done.stdout, &mut details);
     if events.len() != calls.len() {
         details.push(format!(
             "{} events for {} shmget calls",
