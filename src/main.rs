@@ -12,6 +12,7 @@ mod decode;
 mod error;
 mod event;
 mod output;
+mod ringbuf;
 mod segment;
 mod trace;
 

@@ -1,13 +1,12 @@
 //! The tracing loop: read the ring buffer in bounded batches, write events,
 //! report kernel-side losses, stop cleanly.
 
-use std::cell::RefCell;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use libbpf_rs::RingBufferBuilder;
+use libbpf_rs::MapCore;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
@@ -16,6 +15,7 @@ use crate::cli::Cli;
 use crate::error::Error;
 use crate::event::{Event, WallClock};
 use crate::output::{self, Output, FLUSH_INTERVAL};
+use crate::ringbuf::RingReader;
 
 /// Events handled between checks of the clock, the stop flag and the loss
 /// counters: bounds how long a flood can keep us from them.
@@ -51,18 +51,17 @@ struct Consumer {
 }
 
 impl Consumer {
-    fn on_sample(&mut self, data: &[u8]) -> i32 {
+    fn on_sample(&mut self, data: &[u8]) {
         if self.finished() {
-            return 0;
+            return;
         }
         let Some(event) = Event::from_bytes(data, &self.clock) else {
-            return 0;
+            return;
         };
         match self.output.write_event(&event) {
             Ok(()) => self.delivered += 1,
             Err(e) => self.write_error = Some(e),
         }
-        0
     }
 
     fn finished(&self) -> bool {
@@ -95,28 +94,19 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         tracer.coverage()
     );
 
-    let consumer = RefCell::new(Consumer {
+    let mut consumer = Consumer {
         output,
         clock: WallClock::now(),
         delivered: 0,
         limit: cli.count,
         write_error: None,
-    });
-    let mut builder = RingBufferBuilder::new();
-    builder
-        .add(&tracer.skel.maps.events, |data| {
-            consumer.borrow_mut().on_sample(data)
-        })
-        .map_err(|source| Error::Bpf {
-            context: "setting up the ring buffer",
-            source,
+    };
+    let events = &tracer.skel.maps.events;
+    let mut ring =
+        RingReader::new(events.as_fd(), events.max_entries()).map_err(|e| Error::Bpf {
+            context: "mapping the ring buffer",
+            source: e.into(),
         })?;
-    let ring = builder.build().map_err(|source| Error::Bpf {
-        context: "setting up the ring buffer",
-        source,
-    })?;
-    // SAFETY: the ring buffer owns this epoll descriptor and outlives its use.
-    let ring_fd = unsafe { BorrowedFd::borrow_raw(ring.epoll_fd()) };
 
     let deadline = cli.duration.map(|d| Instant::now() + d);
     let mut lost_reported = 0;
@@ -124,17 +114,11 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     loop {
         if STOP.load(Ordering::Relaxed)
             || deadline.is_some_and(|d| Instant::now() >= d)
-            || consumer.borrow().finished()
+            || consumer.finished()
         {
             break;
         }
-        let consumed = ring.consume_raw_n(BATCH);
-        if consumed < 0 {
-            return Err(Error::Bpf {
-                context: "reading the ring buffer",
-                source: libbpf_rs::Error::from_raw_os_error(-consumed),
-            });
-        }
+        let consumed = ring.consume(BATCH, |data| consumer.on_sample(data));
         if consumed == 0 {
             let wait = deadline
                 .map(|d| d.saturating_duration_since(Instant::now()))
@@ -142,13 +126,11 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
                 .min(FLUSH_INTERVAL);
             let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::ZERO);
             // EINTR is how a signal ends the wait.
-            let _ = poll(&mut [PollFd::new(ring_fd, PollFlags::POLLIN)], timeout);
+            let _ = poll(&mut [PollFd::new(ring.fd(), PollFlags::POLLIN)], timeout);
         }
-        let mut state = consumer.borrow_mut();
-        if let Err(e) = state.output.flush_if_due() {
-            state.write_error = Some(e);
+        if let Err(e) = consumer.output.flush_if_due() {
+            consumer.write_error = Some(e);
         }
-        drop(state);
         if Instant::now() >= next_lost_check {
             next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
             let lost = tracer.lost()?;
@@ -164,11 +146,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
 
     // Stop producing, then take what the ring buffer still holds.
     tracer.detach();
-    if !consumer.borrow().finished() {
-        ring.consume_raw();
-    }
+    while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {}
     let lost = tracer.lost()?;
-    let mut state = consumer.borrow_mut();
+    let state = &mut consumer;
     if state.write_error.is_none() {
         if let Err(e) = state.output.flush() {
             state.write_error = Some(e);
