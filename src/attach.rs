@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader};
 use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
@@ -149,9 +151,19 @@ pub struct Tracer {
     ops: Vec<Op>,
     /// Probe misses of the links before they were dropped.
     misses_at_detach: u64,
+    /// The BPF side's `reader_asleep`, in the skeleton's mapping of .bss.
+    reader_asleep: NonNull<u32>,
 }
 
 impl Tracer {
+    /// The flag the reader raises while it sleeps, so that the BPF side
+    /// wakes it only then.
+    pub fn reader_asleep(&self) -> &AtomicU32 {
+        // SAFETY: the flag lives in the .bss mapping that the skeleton keeps
+        // for as long as `self`; it is aligned, and only atomics touch it here.
+        unsafe { AtomicU32::from_ptr(self.reader_asleep.as_ptr()) }
+    }
+
     /// `x86_64 shmget, ia32 shmget, ia32 ipc`
     pub fn coverage(&self) -> String {
         let mut text = self
@@ -300,7 +312,7 @@ fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
         let name = prog.name().to_string_lossy().into_owned();
         prog.set_autoload(wanted(&name));
     }
-    let skel = open_skel
+    let mut skel = open_skel
         .load()
         .map_err(|e| load_failure(mode, &e, kernel))?;
     if let Some(cgroup) = &plan.cgroup {
@@ -310,6 +322,13 @@ fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
             .update(&slot, &cgroup.as_raw_fd().to_ne_bytes(), MapFlags::ANY)
             .map_err(|e| format!("setting the cgroup filter failed: {e}"))?;
     }
+
+    let bss = skel
+        .maps
+        .bss_data
+        .as_deref_mut()
+        .ok_or("the BPF object's .bss is not mapped")?;
+    let reader_asleep = NonNull::from(&mut bss.reader_asleep);
 
     let mut links = vec![];
     for prog in skel.object().progs_mut() {
@@ -329,6 +348,7 @@ fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
         covered,
         ops: ops.clone(),
         misses_at_detach: 0,
+        reader_asleep,
     })
 }
 

@@ -19,6 +19,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::unistd::{sysconf, SysconfVar};
 
@@ -79,9 +80,17 @@ impl RingReader {
         })
     }
 
-    /// What to poll for POLLIN: ready while records wait.
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// Sleeps until records wait, a wakeup comes or `timeout` passes,
+    /// with `asleep` raised meanwhile (the BPF side wakes the reader only
+    /// then). A signal ends the wait early.
+    pub fn wait(&self, asleep: &AtomicU32, timeout: PollTimeout) {
+        asleep.store(1, Ordering::SeqCst);
+        // poll() is ready at once if records arrived after the last consume.
+        let _ = poll(
+            &mut [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)],
+            timeout,
+        );
+        asleep.store(0, Ordering::Relaxed);
     }
 
     fn consumer_pos(&self) -> &AtomicU64 {

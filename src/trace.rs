@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::MapCore;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollTimeout;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use crate::attach;
@@ -125,8 +125,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
                 .unwrap_or(FLUSH_INTERVAL)
                 .min(FLUSH_INTERVAL);
             let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::ZERO);
-            // EINTR is how a signal ends the wait.
-            let _ = poll(&mut [PollFd::new(ring.fd(), PollFlags::POLLIN)], timeout);
+            ring.wait(tracer.reader_asleep(), timeout);
         }
         if let Err(e) = consumer.output.flush_if_due() {
             consumer.write_error = Some(e);

@@ -54,12 +54,18 @@ const volatile __u32 traced_ops = 1 << OP_SHMGET;
 /* --cgroup: the cgroup (or one below it) is in slot 0 of cgroup_filter */
 const volatile bool filter_cgroup_on = false;
 /* Wake the reader only once this many bytes wait in the ring buffer (it
- * polls on a timer for the rest); 0 wakes it for every event it has not
- * seen. A wakeup is an interrupt on the traced thread's CPU, which
- * dominates the cost of a flood when paid per event. (Waking only when the
- * mark is crossed was tried: under load the reader then missed wakeups and
- * the buffer overflowed.) */
+ * polls on a timer for the rest); 0 leaves it to the kernel, which wakes it
+ * for the first event it has not seen. A wakeup is an interrupt on the
+ * traced thread's CPU, which dominates the cost of a flood when paid per
+ * event. (Waking only when the mark is crossed was tried: concurrent
+ * producers can all step over it, and the buffer overflowed.) */
 const volatile __u64 wakeup_bytes = 0;
+/* Set by the reader while it sleeps in poll(). Awake, it finds the events
+ * itself, and a wakeup would only cost an interrupt: above the mark that
+ * would be every event until the reader has made room. A producer that
+ * misses the reader falling asleep is followed by one that sees it, or by
+ * the reader's timer. */
+volatile __u32 reader_asleep = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -158,7 +164,7 @@ static __always_inline __u64 submit_flags(void)
 {
 	if (!wakeup_bytes)
 		return 0;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (reader_asleep && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -172,6 +178,29 @@ static __always_inline __u32 current_ppid(void)
 	if (HAVE_TASK_BTF)
 		return bpf_get_current_task_btf()->real_parent->tgid;
 	return BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), real_parent, tgid);
+}
+
+/* uid, gid and cgroup as the helpers give them, read with plain loads where
+ * the task is BTF-typed: the helpers' calls, RCU sections and id mapping
+ * (the initial namespace's, an identity) are a measurable part of an event. */
+static __always_inline void current_ids(struct shm_event *event)
+{
+	struct task_struct *task;
+	const struct cred *cred;
+	__u64 uid_gid;
+
+	if (HAVE_TASK_BTF) {
+		task = bpf_get_current_task_btf();
+		cred = task->cred;
+		event->uid = cred->uid.val;
+		event->gid = cred->gid.val;
+		event->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+		return;
+	}
+	uid_gid = bpf_get_current_uid_gid();
+	event->uid = (__u32)uid_gid;
+	event->gid = uid_gid >> 32;
+	event->cgroup_id = bpf_get_current_cgroup_id();
 }
 
 /* The pid namespace is the one the task's children get: its own, unless it
@@ -262,10 +291,14 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
  * bytes after the NUL may be stale, and userspace stops at the NUL. */
 static __always_inline void current_comm(char comm[TASK_COMM_LEN])
 {
-	if (HAVE_TASK_BTF)
-		bpf_probe_read_kernel(comm, TASK_COMM_LEN, bpf_get_current_task_btf()->comm);
-	else
+	if (HAVE_TASK_BTF) {
+		const __u64 *name = (const __u64 *)bpf_get_current_task_btf()->comm;
+
+		((__u64 *)comm)[0] = name[0];
+		((__u64 *)comm)[1] = name[1];
+	} else {
 		bpf_get_current_comm(comm, TASK_COMM_LEN);
+	}
 }
 
 static __always_inline bool in_compat_syscall(void)
@@ -283,7 +316,7 @@ static __always_inline bool in_compat_syscall(void)
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
 	struct shm_event *event;
-	__u64 pid_tgid, uid_gid;
+	__u64 pid_tgid;
 
 	if (failed_only && ret >= 0)
 		return 0;
@@ -293,17 +326,14 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		return 0;
 	}
 	pid_tgid = bpf_get_current_pid_tgid();
-	uid_gid = bpf_get_current_uid_gid();
 
 	event->boot_ns = bpf_ktime_get_boot_ns();
-	event->cgroup_id = bpf_get_current_cgroup_id();
 	event->ret = ret;
 	event->args = *args;
 	event->pid = pid_tgid >> 32;
 	event->tid = (__u32)pid_tgid;
 	event->ppid = current_ppid();
-	event->uid = (__u32)uid_gid;
-	event->gid = uid_gid >> 32;
+	current_ids(event);
 	current_namespaces(event);
 	event->newest_idx = -1;
 	event->seg_found = 0;
