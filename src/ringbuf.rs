@@ -15,11 +15,12 @@
 use std::ffi::c_void;
 use std::io;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollTimeout;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::unistd::{sysconf, SysconfVar};
 
@@ -52,7 +53,11 @@ impl Drop for Mapping {
 }
 
 pub struct RingReader {
-    fd: OwnedFd,
+    /// The map, edge-triggered: a wait ends on a wakeup from the BPF side,
+    /// not merely because records wait.
+    epoll: Epoll,
+    /// Keeps the map's file open for as long as epoll watches it.
+    _map: OwnedFd,
     consumer: Mapping,
     producer: Mapping,
     page_size: usize,
@@ -66,8 +71,14 @@ impl RingReader {
             .and_then(|n| usize::try_from(n).ok())
             .ok_or(io::ErrorKind::Unsupported)?;
         let size = size as usize;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(
+            map,
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0),
+        )?;
         Ok(RingReader {
-            fd: map.try_clone_to_owned()?,
+            epoll,
+            _map: map.try_clone_to_owned()?,
             consumer: Mapping::new(
                 map,
                 page_size,
@@ -80,16 +91,13 @@ impl RingReader {
         })
     }
 
-    /// Sleeps until records wait, a wakeup comes or `timeout` passes,
-    /// with `asleep` raised meanwhile (the BPF side wakes the reader only
-    /// then). A signal ends the wait early.
+    /// Sleeps until the BPF side wakes the reader or `timeout` passes, with
+    /// `asleep` raised meanwhile (the BPF side wakes the reader only then).
+    /// Records may be waiting already: the wakeup policy decides when they
+    /// are worth waking for. A signal ends the wait early.
     pub fn wait(&self, asleep: &AtomicU32, timeout: PollTimeout) {
         asleep.store(1, Ordering::SeqCst);
-        // poll() is ready at once if records arrived after the last consume.
-        let _ = poll(
-            &mut [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)],
-            timeout,
-        );
+        let _ = self.epoll.wait(&mut [EpollEvent::empty()], timeout);
         asleep.store(0, Ordering::Relaxed);
     }
 

@@ -119,7 +119,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             break;
         }
         let consumed = ring.consume(BATCH, |data| consumer.on_sample(data));
-        if consumed == 0 {
+        // Caught up: sleep until woken. In bulk, a short batch is caught up
+        // too, rather than chasing the producers record by record.
+        if consumed == 0 || (wakeup_bytes > 0 && consumed < BATCH) {
             let wait = deadline
                 .map(|d| d.saturating_duration_since(Instant::now()))
                 .unwrap_or(FLUSH_INTERVAL)
