@@ -96,6 +96,7 @@ impl RingReader {
     /// Records may be waiting already: the wakeup policy decides when they
     /// are worth waking for. A signal ends the wait early.
     pub fn wait(&self, asleep: &AtomicU32, timeout: PollTimeout) {
+        // Visible to the BPF side before epoll looks at the ring.
         asleep.store(1, Ordering::SeqCst);
         let _ = self.epoll.wait(&mut [EpollEvent::empty()], timeout);
         asleep.store(0, Ordering::Relaxed);
@@ -137,8 +138,9 @@ impl RingReader {
             if word & DISCARD_BIT == 0 {
                 // SAFETY: the kernel committed these bytes (BUSY clear, read
                 // with acquire) and will not reuse them before the consumer
-                // position passes them; the second mapping of the data pages
-                // keeps a record that wraps contiguous.
+                // position passes them; no record is longer than the ring, so
+                // the second mapping of the data pages holds the end of one
+                // that wraps.
                 let record =
                     unsafe { std::slice::from_raw_parts(data.add(offset + HEADER_SIZE), len) };
                 on_record(record);

@@ -129,7 +129,8 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 }
 
 /// Events that do not fit in the ring buffer are counted in the kernel and
-/// reported, to the event: delivered + lost == calls.
+/// reported, to the event: delivered + lost == calls. Each delivered event
+/// is whole: 160-byte records in a 4 KiB ring keep wrapping around its end.
 #[test]
 fn lost_events_are_counted_exactly() {
     if !bpf_available() {
@@ -144,7 +145,14 @@ fn lost_events_are_counted_exactly() {
     }
     let done = tracer.stop();
     done.assert_success();
-    let delivered = done.json_events().len() as u64;
+    let events = done.json_events();
+    let delivered = events.len() as u64;
+    let expected_key = format!("0x{:08x}", key as u32);
+    for event in &events {
+        assert_eq!(event["tid"].to_string(), tid, "{event}");
+        assert_eq!(event["key"], expected_key.as_str(), "{event}");
+        assert_eq!(event["errno"], "ENOENT", "{event}");
+    }
     let (reported, lost) = done.summary();
     assert_eq!(reported, delivered);
     assert_eq!(
