@@ -149,14 +149,13 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     tracer.detach();
     while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {}
     let lost = tracer.lost()?;
-    let state = &mut consumer;
-    if state.write_error.is_none() {
-        if let Err(e) = state.output.flush() {
-            state.write_error = Some(e);
+    if consumer.write_error.is_none() {
+        if let Err(e) = consumer.output.flush() {
+            consumer.write_error = Some(e);
         }
     }
-    eprintln!("shmget-trace: {} events, {} lost", state.delivered, lost);
-    match state.write_error.take() {
+    eprintln!("shmget-trace: {} events, {} lost", consumer.delivered, lost);
+    match consumer.write_error {
         // The reader went away (`| head`): that is how a pipeline ends.
         Some(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Some(e) => Err(Error::Output(e)),
