@@ -79,7 +79,7 @@ pub struct Cli {
     pub attach: AttachMode,
 
     /// Ring buffer size: a power of two from 4K to 1G, as bytes or with K, M or G
-    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_ringbuf_size)]
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_ringbuf_size)]
     pub ringbuf_size: u32,
 
     /// Print libbpf's log and why each attach mode was or was not used
@@ -351,7 +351,7 @@ mod tests {
         let cli = Cli::try_parse_from(["shmget-trace"]).unwrap();
         assert_eq!(cli.format(), Format::Table);
         assert_eq!(cli.attach, AttachMode::Auto);
-        assert_eq!(cli.ringbuf_size, 16 << 20);
+        assert_eq!(cli.ringbuf_size, 32 << 20);
         let cli = Cli::try_parse_from(["shmget-trace", "-k", "-1"]).unwrap();
         assert_eq!(cli.key, Some(-1));
     }

@@ -79,12 +79,13 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         libbpf_rs::set_print(None);
     }
     // A terminal shows each event at once; for files and pipes the reader
-    // is woken only when a quarter of the ring buffer waits, and otherwise
-    // finds events on its FLUSH_INTERVAL timer.
+    // is woken only when an eighth of the ring buffer waits, and otherwise
+    // finds events on its FLUSH_INTERVAL timer. The rest is room for the
+    // reader's stalls (another process on its CPU, a slow write).
     let wakeup_bytes = if output::stdout_is_terminal() {
         0
     } else {
-        u64::from(cli.ringbuf_size) / 4
+        u64::from(cli.ringbuf_size) / 8
     };
     let mut tracer = attach::start(cli, wakeup_bytes)?;
     let output = Output::stdout(cli.format()).map_err(Error::Output)?;
