@@ -130,11 +130,9 @@ static __always_inline bool traced(enum shm_op op)
 /* -k applies to shmget, the one call that has a key. */
 static __always_inline bool wanted(const struct shm_args *args)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	if (filter_pid && (__u32)(pid_tgid >> 32) != filter_pid)
+	if (filter_pid && (__u32)(bpf_get_current_pid_tgid() >> 32) != filter_pid)
 		return false;
-	if (filter_tid && (__u32)pid_tgid != filter_tid)
+	if (filter_tid && (__u32)bpf_get_current_pid_tgid() != filter_tid)
 		return false;
 	if (filter_uid_on && (__u32)bpf_get_current_uid_gid() != filter_uid)
 		return false;
@@ -173,51 +171,45 @@ static __always_inline __u64 submit_flags(void)
  * get the helper-based reads. The test is resolved at load time. */
 #define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
 
-static __always_inline __u32 current_ppid(void)
-{
-	if (HAVE_TASK_BTF)
-		return bpf_get_current_task_btf()->real_parent->tgid;
-	return BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), real_parent, tgid);
-}
-
-/* uid, gid and cgroup as the helpers give them, read with plain loads where
- * the task is BTF-typed: the helpers' calls, RCU sections and id mapping
- * (the initial namespace's, an identity) are a measurable part of an event. */
-static __always_inline void current_ids(struct shm_event *event)
+/* Who made the call: ids, name, cgroup and namespaces of the current task.
+ * Where the task is BTF-typed, all are plain loads from it: the helpers'
+ * calls, RCU sections and id mapping (the initial namespace's, an identity)
+ * were a measurable part of an event. The name is copied as it is, without
+ * bpf_get_current_comm's string scan: bytes after the NUL may be stale, and
+ * userspace stops at the NUL. The pid namespace is the one the task's
+ * children get: its own, unless it called unshare(CLONE_NEWPID) and has not
+ * forked since (as Tracee reads it). */
+static __always_inline void describe_task(struct shm_event *event)
 {
 	struct task_struct *task;
-	const struct cred *cred;
-	__u64 uid_gid;
+	__u64 pid_tgid, uid_gid;
 
 	if (HAVE_TASK_BTF) {
 		task = bpf_get_current_task_btf();
-		cred = task->cred;
-		event->uid = cred->uid.val;
-		event->gid = cred->gid.val;
+		event->pid = task->tgid;
+		event->tid = task->pid;
+		event->ppid = task->real_parent->tgid;
+		event->uid = task->cred->uid.val;
+		event->gid = task->cred->gid.val;
 		event->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-		return;
-	}
-	uid_gid = bpf_get_current_uid_gid();
-	event->uid = (__u32)uid_gid;
-	event->gid = uid_gid >> 32;
-	event->cgroup_id = bpf_get_current_cgroup_id();
-}
-
-/* The pid namespace is the one the task's children get: its own, unless it
- * called unshare(CLONE_NEWPID) and has not forked since (as Tracee reads it). */
-static __always_inline void current_namespaces(struct shm_event *event)
-{
-	struct task_struct *task;
-
-	if (HAVE_TASK_BTF) {
-		task = bpf_get_current_task_btf();
 		event->pidns = task->nsproxy->pid_ns_for_children->ns.inum;
 		event->mntns = task->nsproxy->mnt_ns->ns.inum;
+		((__u64 *)event->comm)[0] = ((const __u64 *)task->comm)[0];
+		((__u64 *)event->comm)[1] = ((const __u64 *)task->comm)[1];
 		return;
 	}
 	task = (struct task_struct *)bpf_get_current_task();
+	pid_tgid = bpf_get_current_pid_tgid();
+	uid_gid = bpf_get_current_uid_gid();
+	event->pid = pid_tgid >> 32;
+	event->tid = (__u32)pid_tgid;
+	event->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	event->uid = (__u32)uid_gid;
+	event->gid = uid_gid >> 32;
+	event->cgroup_id = bpf_get_current_cgroup_id();
 	event->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 	event->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	bpf_get_current_comm(event->comm, TASK_COMM_LEN);
 }
 
 /* include/linux/ipc_namespace.h: ids[] of shared memory */
@@ -287,20 +279,6 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
 }
 
-/* Copies the name as it is, without bpf_get_current_comm's string scan;
- * bytes after the NUL may be stale, and userspace stops at the NUL. */
-static __always_inline void current_comm(char comm[TASK_COMM_LEN])
-{
-	if (HAVE_TASK_BTF) {
-		const __u64 *name = (const __u64 *)bpf_get_current_task_btf()->comm;
-
-		((__u64 *)comm)[0] = name[0];
-		((__u64 *)comm)[1] = name[1];
-	} else {
-		bpf_get_current_comm(comm, TASK_COMM_LEN);
-	}
-}
-
 static __always_inline bool in_compat_syscall(void)
 {
 	__u32 status;
@@ -316,7 +294,6 @@ static __always_inline bool in_compat_syscall(void)
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
 	struct shm_event *event;
-	__u64 pid_tgid;
 
 	if (failed_only && ret >= 0)
 		return 0;
@@ -325,16 +302,10 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		count_lost(LOST_RINGBUF_FULL);
 		return 0;
 	}
-	pid_tgid = bpf_get_current_pid_tgid();
-
 	event->boot_ns = bpf_ktime_get_boot_ns();
 	event->ret = ret;
 	event->args = *args;
-	event->pid = pid_tgid >> 32;
-	event->tid = (__u32)pid_tgid;
-	event->ppid = current_ppid();
-	current_ids(event);
-	current_namespaces(event);
+	describe_task(event);
 	event->newest_idx = -1;
 	event->seg_found = 0;
 	event->attach_addr = 0;
@@ -342,7 +313,6 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		read_segment(event, ret);
 	if (ret >= 0 && args->op == OP_SHMAT)
 		event->attach_addr = attach_address(args, ret);
-	current_comm(event->comm);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
 }
