@@ -60,7 +60,7 @@ const volatile bool filter_cgroup_on = false;
  * event. (Waking only when the mark is crossed was tried: concurrent
  * producers can all step over it, and the buffer overflowed.) */
 const volatile __u64 wakeup_bytes = 0;
-/* Set by the reader while it sleeps in poll(). Awake, it finds the events
+/* Set by the reader while it sleeps (epoll_wait). Awake, it finds events
  * itself, and a wakeup would only cost an interrupt: above the mark that
  * would be every event until the reader has made room. A producer that
  * misses the reader falling asleep is followed by one that sees it, or by
