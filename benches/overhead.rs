@@ -90,9 +90,8 @@ impl Drop for OutputFile {
 }
 
 fn traced_loop(calls: u64, output: &OutputFile) -> Traced {
-    // Start from clean page cache: what the file system still has to do for
-    // earlier writes (the build's, the last round's) would otherwise stall
-    // this round's writes and be charged to the tracer.
+    // Start from clean page cache, so that writing back earlier data (the
+    // build's, the last round's) does not compete with the traced run.
     nix::unistd::sync();
     let mut stdout = output.open();
     let mut tracer = Command::new(TRACER)
