@@ -18,7 +18,8 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use crate::cgroup;
-use crate::cli::{AttachMode, Cli, Op};
+use crate::cli::Cli;
+use crate::domain::{AttachMode, Op};
 use crate::error::Error;
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
@@ -382,7 +383,7 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
         }
     }
     rodata.failed_only = cli.failed;
-    rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.bit());
+    rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.raw());
     rodata.filter_cgroup_on = plan.cgroup.is_some();
     rodata.wakeup_bytes = plan.wakeup_bytes;
     Ok(())

@@ -30,6 +30,12 @@ pub struct CgroupPaths {
     last_scan: Option<Instant>,
 }
 
+impl Default for CgroupPaths {
+    fn default() -> CgroupPaths {
+        CgroupPaths::new()
+    }
+}
+
 impl CgroupPaths {
     pub fn new() -> CgroupPaths {
         CgroupPaths {

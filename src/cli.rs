@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
+use crate::domain::{AttachMode, Op};
 use crate::error::Error;
 
 /// Kernel allows ring buffers of a power-of-two number of pages.
@@ -85,58 +86,6 @@ pub struct Cli {
     /// Print libbpf's log and why each attach mode was or was not used
     #[arg(short = 'v', long)]
     pub verbose: bool,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttachMode {
-    Auto,
-    Kprobe,
-    Fentry,
-    Tracepoint,
-}
-
-impl AttachMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            AttachMode::Auto => "auto",
-            AttachMode::Kprobe => "kprobe",
-            AttachMode::Fentry => "fentry",
-            AttachMode::Tracepoint => "tracepoint",
-        }
-    }
-}
-
-/// A System V shared-memory operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Shmget,
-    Shmat,
-    Shmdt,
-    Shmctl,
-}
-
-impl Op {
-    pub const ALL: [Op; 4] = [Op::Shmget, Op::Shmat, Op::Shmdt, Op::Shmctl];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Shmget => "shmget",
-            Op::Shmat => "shmat",
-            Op::Shmdt => "shmdt",
-            Op::Shmctl => "shmctl",
-        }
-    }
-
-    /// Its value on the BPF side, which selects it as bit 1 << value.
-    pub fn bit(self) -> u32 {
-        use crate::skel::types::shm_op;
-        match self {
-            Op::Shmget => shm_op::OP_SHMGET.0,
-            Op::Shmat => shm_op::OP_SHMAT.0,
-            Op::Shmdt => shm_op::OP_SHMDT.0,
-            Op::Shmctl => shm_op::OP_SHMCTL.0,
-        }
-    }
 }
 
 /// The operations --events asked for, in canonical order, without repeats.

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use nix::errno::Errno;
 
-use crate::cli::Op;
+use crate::domain::Op;
 
 // include/uapi/linux/ipc.h and shm.h
 const IPC_CREAT: u32 = 0o1000;

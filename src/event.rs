@@ -3,7 +3,7 @@
 
 use nix::time::{clock_gettime, ClockId};
 
-use crate::cli::Op;
+use crate::domain::Op;
 pub use crate::skel::types::shm_event as RawEvent;
 use crate::skel::types::{shm_abi, shm_call, shm_op};
 

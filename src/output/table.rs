@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use super::TextFields;
-use crate::cli::Op;
 use crate::decode::errno_name;
+use crate::domain::Op;
 use crate::event::{Event, Field};
 use crate::segment::Outcome;
 

@@ -1,0 +1,150 @@
+//! What a traced call is, in the tool's own terms: the operation, the ABI
+//! and the system call that carried it, and the attach modes. Each is
+//! decoded from the BPF side's raw value here and only here; a raw value
+//! this build does not know is an error, never a guess.
+
+use std::fmt;
+
+use crate::skel::types::{shm_abi, shm_call, shm_op};
+
+/// A System V shared-memory operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Shmget,
+    Shmat,
+    Shmdt,
+    Shmctl,
+}
+
+impl Op {
+    pub const ALL: [Op; 4] = [Op::Shmget, Op::Shmat, Op::Shmdt, Op::Shmctl];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Shmget => "shmget",
+            Op::Shmat => "shmat",
+            Op::Shmdt => "shmdt",
+            Op::Shmctl => "shmctl",
+        }
+    }
+
+    /// Its value on the BPF side, which selects it as bit 1 << value.
+    pub fn raw(self) -> u32 {
+        match self {
+            Op::Shmget => shm_op::OP_SHMGET.0,
+            Op::Shmat => shm_op::OP_SHMAT.0,
+            Op::Shmdt => shm_op::OP_SHMDT.0,
+            Op::Shmctl => shm_op::OP_SHMCTL.0,
+        }
+    }
+
+    pub fn from_raw(raw: shm_op) -> Result<Op, UnknownRaw> {
+        Op::ALL
+            .into_iter()
+            .find(|op| op.raw() == raw.0)
+            .ok_or(UnknownRaw("operation", raw.0))
+    }
+}
+
+/// The system call table a call came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Abi {
+    X86_64,
+    Ia32,
+}
+
+impl Abi {
+    pub const ALL: [Abi; 2] = [Abi::X86_64, Abi::Ia32];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Abi::X86_64 => "x86_64",
+            Abi::Ia32 => "ia32",
+        }
+    }
+
+    fn raw(self) -> u32 {
+        match self {
+            Abi::X86_64 => shm_abi::ABI_X86_64.0,
+            Abi::Ia32 => shm_abi::ABI_IA32.0,
+        }
+    }
+
+    pub fn from_raw(raw: shm_abi) -> Result<Abi, UnknownRaw> {
+        Abi::ALL
+            .into_iter()
+            .find(|abi| abi.raw() == raw.0)
+            .ok_or(UnknownRaw("ABI", raw.0))
+    }
+}
+
+/// Which system call carried the operation: its own, or the ipc()
+/// multiplexer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Carrier {
+    Direct,
+    Ipc,
+}
+
+impl Carrier {
+    pub fn from_raw(raw: shm_call) -> Result<Carrier, UnknownRaw> {
+        match raw {
+            shm_call::CALL_DIRECT => Ok(Carrier::Direct),
+            shm_call::CALL_IPC => Ok(Carrier::Ipc),
+            _ => Err(UnknownRaw("call", raw.0)),
+        }
+    }
+}
+
+/// A raw value from the BPF side that this build has no name for: the
+/// object and the program disagree, which is a bug, not a call to guess at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownRaw(pub &'static str, pub u32);
+
+impl fmt::Display for UnknownRaw {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "unknown {} {} from the BPF program", self.0, self.1)
+    }
+}
+
+/// How the kernel is hooked (see `attach`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    Auto,
+    Kprobe,
+    Fentry,
+    Tracepoint,
+}
+
+impl AttachMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachMode::Auto => "auto",
+            AttachMode::Kprobe => "kprobe",
+            AttachMode::Fentry => "fentry",
+            AttachMode::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_values_round_trip_and_unknown_ones_are_errors() {
+        for op in Op::ALL {
+            assert_eq!(Op::from_raw(shm_op(op.raw())), Ok(op));
+        }
+        for abi in Abi::ALL {
+            assert_eq!(Abi::from_raw(shm_abi(abi.raw())), Ok(abi));
+        }
+        assert_eq!(Op::from_raw(shm_op(99)), Err(UnknownRaw("operation", 99)));
+        assert_eq!(Abi::from_raw(shm_abi(7)), Err(UnknownRaw("ABI", 7)));
+        assert_eq!(Carrier::from_raw(shm_call(5)), Err(UnknownRaw("call", 5)));
+        assert_eq!(
+            UnknownRaw("ABI", 7).to_string(),
+            "unknown ABI 7 from the BPF program"
+        );
+    }
+}
