@@ -2,18 +2,30 @@
 //! paths into the container or systemd unit they belong to.
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, File};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// A cgroup tree is walked again for an unknown id at most this often, so
-/// that a flood of calls from short-lived cgroups cannot turn into a flood
-/// of directory walks.
+use nix::errno::Errno;
+use nix::libc;
+
+use crate::decode;
+
+/// Where file handles cannot open cgroups (no CAP_DAC_READ_SEARCH), the
+/// tree is walked again for an unknown id at most this often, so that a
+/// flood of calls from short-lived cgroups cannot turn into a flood of
+/// directory walks.
 const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A cgroup as the output shows it.
+/// include/linux/exportfs.h: a kernfs node's file handle is its 64-bit id,
+/// which is the cgroup id the BPF side reads (`kn->id`).
+const FILEID_KERNFS: i32 = 0xfe;
+
+/// A cgroup as the output shows it, its text escaped like comm.
 pub struct Cgroup {
     /// Relative to the cgroup2 root: `/system.slice/nginx.service`.
     pub path: String,
@@ -21,13 +33,35 @@ pub struct Cgroup {
     pub container: Option<String>,
 }
 
+impl Cgroup {
+    fn new(relative: &Path) -> Cgroup {
+        let raw = relative.as_os_str().as_bytes();
+        let mut path = Vec::with_capacity(raw.len() + 1);
+        if !raw.starts_with(b"/") {
+            path.push(b'/');
+        }
+        decode::write_escaped(&mut path, raw);
+        let path = String::from_utf8(path).unwrap_or_default();
+        Cgroup {
+            container: container_of(&path),
+            path,
+        }
+    }
+}
+
 /// Maps cgroup ids (the inode numbers of cgroup2 directories) to paths.
-/// Paths are remembered, so they are still known after the process has
-/// exited, as long as they were seen while the cgroup existed.
+/// A new id is resolved when first seen, by opening the cgroup through its
+/// id as a file handle, so a cgroup made a moment ago is named at once. The
+/// answer is remembered, so a path is still known after its cgroup is
+/// gone, as long as it was seen while the cgroup existed.
 pub struct CgroupPaths {
-    mount: Option<PathBuf>,
-    cgroups: HashMap<u64, Cgroup, BuildHasherDefault<InodeHasher>>,
+    /// The cgroup2 mount, and its root directory open for file handles.
+    mount: Option<(PathBuf, File)>,
+    /// `None`: the cgroup was gone before it was seen.
+    cgroups: HashMap<u64, Option<Cgroup>, BuildHasherDefault<InodeHasher>>,
+    /// Set when file handles do not work here: then the tree is scanned.
     last_scan: Option<Instant>,
+    handles_work: bool,
 }
 
 impl Default for CgroupPaths {
@@ -38,41 +72,96 @@ impl Default for CgroupPaths {
 
 impl CgroupPaths {
     pub fn new() -> CgroupPaths {
+        let mount = cgroup2_mount().and_then(|path| {
+            let root = File::open(&path).ok()?;
+            Some((path, root))
+        });
         CgroupPaths {
-            mount: cgroup2_mount(),
+            mount,
             cgroups: HashMap::default(),
             last_scan: None,
+            handles_work: true,
         }
     }
 
     /// The cgroup of an id; `None` for one that was gone before it was seen.
     pub fn get(&mut self, id: u64) -> Option<&Cgroup> {
-        if !self.cgroups.contains_key(&id)
-            && self
-                .last_scan
-                .is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL)
-        {
-            self.scan();
+        if !self.cgroups.contains_key(&id) {
+            match self.open_by_id(id) {
+                Ok(cgroup) => {
+                    self.cgroups.insert(id, cgroup);
+                }
+                Err(_) => {
+                    self.handles_work = false;
+                    if self
+                        .last_scan
+                        .is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL)
+                    {
+                        self.scan();
+                    }
+                }
+            }
         }
-        self.cgroups.get(&id)
+        self.cgroups.get(&id).and_then(Option::as_ref)
+    }
+
+    /// `Ok(None)` for an id whose cgroup is gone; `Err` where file handles
+    /// cannot be used at all.
+    fn open_by_id(&self, id: u64) -> Result<Option<Cgroup>, Errno> {
+        let Some((mount, root)) = &self.mount else {
+            return Ok(None);
+        };
+        if !self.handles_work {
+            return Err(Errno::ENOTSUP);
+        }
+        #[repr(C)]
+        struct KernfsHandle {
+            handle_bytes: u32,
+            handle_type: i32,
+            id: u64,
+        }
+        let mut handle = KernfsHandle {
+            handle_bytes: 8,
+            handle_type: FILEID_KERNFS,
+            id,
+        };
+        // SAFETY: a struct file_handle with its 8 bytes of f_handle; the
+        // kernel reads no further than handle_bytes.
+        let fd = unsafe {
+            libc::open_by_handle_at(
+                root.as_raw_fd(),
+                (&mut handle as *mut KernfsHandle).cast(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return match Errno::last() {
+                // Removed (ESTALE), or not a cgroup of this mount.
+                Errno::ESTALE | Errno::ENOENT | Errno::ENOTDIR => Ok(None),
+                errno => Err(errno),
+            };
+        }
+        // SAFETY: a descriptor the kernel just gave us.
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        let path = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            .map_err(|_| Errno::EBADF)?;
+        Ok(path.strip_prefix(mount).ok().map(Cgroup::new))
     }
 
     fn scan(&mut self) {
         self.last_scan = Some(Instant::now());
-        let Some(mount) = &self.mount else { return };
+        let Some((mount, _)) = &self.mount else {
+            return;
+        };
         let mut stack = vec![mount.clone()];
         while let Some(dir) = stack.pop() {
             let Ok(meta) = fs::metadata(&dir) else {
                 continue;
             };
             let relative = dir.strip_prefix(mount).unwrap_or(Path::new(""));
-            self.cgroups.entry(meta.ino()).or_insert_with(|| {
-                let path = format!("/{}", relative.display());
-                Cgroup {
-                    container: container_of(&path),
-                    path,
-                }
-            });
+            self.cgroups
+                .entry(meta.ino())
+                .or_insert_with(|| Some(Cgroup::new(relative)));
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -231,7 +320,7 @@ mod tests {
     #[test]
     fn own_cgroup_resolves() {
         let mut paths = CgroupPaths::new();
-        let Some(mount) = paths.mount.clone() else {
+        let Some(mount) = paths.mount.as_ref().map(|(path, _)| path.clone()) else {
             eprintln!("skipped: no cgroup2 mount");
             return;
         };

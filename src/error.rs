@@ -4,6 +4,8 @@ use std::io;
 
 use thiserror::Error;
 
+use crate::domain::UnknownRaw;
+
 #[derive(Debug, Error)]
 pub enum Error {
     #[error("{0} (see --help)")]
@@ -35,6 +37,9 @@ pub enum Error {
         context: &'static str,
         source: libbpf_rs::Error,
     },
+
+    #[error("{0}: this binary and its BPF program disagree (a bug; please report it)")]
+    Undecodable(UnknownRaw),
 
     #[error("cannot write output: {0}")]
     Output(io::Error),

@@ -10,8 +10,8 @@
 //! that opens again, with IPC_CREAT, a segment it created itself, with no
 //! segment created in between, is reported as creating it.)
 
+use crate::domain::Op;
 use crate::event::RawEvent;
-use crate::skel::types::shm_op;
 
 // include/uapi/linux/ipc.h
 const IPC_PRIVATE: i32 = 0;
@@ -49,8 +49,8 @@ pub struct Outcome {
 }
 
 /// `None` for a failed call, or one that is not a shmget.
-pub fn outcome(event: &RawEvent) -> Option<Outcome> {
-    if event.ret < 0 || event.args.op != shm_op::OP_SHMGET {
+pub fn outcome(event: &RawEvent, op: Op) -> Option<Outcome> {
+    if event.ret < 0 || op != Op::Shmget {
         return None;
     }
     let (key, flags) = (event.args.key, event.args.shmflg);
@@ -109,9 +109,13 @@ mod tests {
         event
     }
 
+    fn outcome_of(event: &RawEvent) -> Option<Outcome> {
+        outcome(event, Op::Shmget)
+    }
+
     #[test]
     fn flags_decide_most_calls() {
-        let created = outcome(&event(0, IPC_CREAT | 0o600, Some((1200, 0)), true)).unwrap();
+        let created = outcome_of(&event(0, IPC_CREAT | 0o600, Some((1200, 0)), true)).unwrap();
         assert_eq!(
             created,
             Outcome {
@@ -121,9 +125,9 @@ mod tests {
                 squat: false
             }
         );
-        let excl = outcome(&event(5, IPC_CREAT | IPC_EXCL, Some((1200, 0)), true)).unwrap();
+        let excl = outcome_of(&event(5, IPC_CREAT | IPC_EXCL, Some((1200, 0)), true)).unwrap();
         assert_eq!(excl.origin, Origin::Created);
-        let opened = outcome(&event(5, 0o600, Some((1300, 1000)), true)).unwrap();
+        let opened = outcome_of(&event(5, 0o600, Some((1300, 1000)), true)).unwrap();
         assert_eq!(
             opened,
             Outcome {
@@ -135,14 +139,15 @@ mod tests {
         );
         let mut failed = event(5, 0, None, false);
         failed.ret = -2;
-        assert_eq!(outcome(&failed), None);
+        assert_eq!(outcome_of(&failed), None);
     }
 
     #[test]
     fn ipc_creat_alone() {
         // Another uid's segment: opened, squatted, newest or not.
         for newest in [true, false] {
-            let squat = outcome(&event(5, IPC_CREAT | 0o600, Some((1300, 1000)), newest)).unwrap();
+            let squat =
+                outcome_of(&event(5, IPC_CREAT | 0o600, Some((1300, 1000)), newest)).unwrap();
             assert_eq!(squat.origin, Origin::Opened);
             assert_eq!(
                 (squat.owner_uid, squat.creator_pid, squat.squat),
@@ -150,17 +155,17 @@ mod tests {
             );
         }
         // Same uid, other process: opened, not squatted.
-        let peer = outcome(&event(5, IPC_CREAT, Some((1300, 0)), false)).unwrap();
+        let peer = outcome_of(&event(5, IPC_CREAT, Some((1300, 0)), false)).unwrap();
         assert_eq!((peer.origin, peer.squat), (Origin::Opened, false));
         // The newest, created by the caller: created.
-        let mine = outcome(&event(5, IPC_CREAT, Some((1200, 0)), true)).unwrap();
+        let mine = outcome_of(&event(5, IPC_CREAT, Some((1200, 0)), true)).unwrap();
         assert_eq!(mine.origin, Origin::Created);
         // Created by the caller but not the newest: an earlier segment, opened.
-        let earlier = outcome(&event(5, IPC_CREAT, Some((1200, 0)), false)).unwrap();
+        let earlier = outcome_of(&event(5, IPC_CREAT, Some((1200, 0)), false)).unwrap();
         assert_eq!(earlier.origin, Origin::Opened);
         // Removed before the call returned.
         assert_eq!(
-            outcome(&event(5, IPC_CREAT, None, true)).unwrap().origin,
+            outcome_of(&event(5, IPC_CREAT, None, true)).unwrap().origin,
             Origin::Unknown
         );
     }

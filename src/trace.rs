@@ -11,10 +11,13 @@ use nix::poll::PollTimeout;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use crate::attach;
+use crate::cgroup::CgroupPaths;
 use crate::cli::Cli;
+use crate::domain::UnknownRaw;
 use crate::error::Error;
-use crate::event::{Event, WallClock};
+use crate::event;
 use crate::output::{self, Output, FLUSH_INTERVAL};
+use crate::record::Decoder;
 use crate::ringbuf::RingReader;
 
 /// Events handled between checks of the clock, the stop flag and the loss
@@ -41,13 +44,17 @@ fn install_signal_handlers() {
     }
 }
 
-/// Consumes samples from the ring buffer callback.
+/// Takes ring-buffer records through the one path: raw event, record,
+/// output.
 struct Consumer {
+    decoder: Decoder,
     output: Output,
-    clock: WallClock,
     delivered: u64,
     limit: Option<u64>,
     write_error: Option<io::Error>,
+    /// A record this build cannot decode: the BPF object and the program
+    /// disagree, a bug to report rather than output to guess at.
+    undecodable: Option<UnknownRaw>,
 }
 
 impl Consumer {
@@ -55,17 +62,27 @@ impl Consumer {
         if self.finished() {
             return;
         }
-        let Some(event) = Event::from_bytes(data, &self.clock) else {
+        let Some(raw) = event::raw_event(data) else {
+            self.undecodable = Some(UnknownRaw("record size", data.len() as u32));
             return;
         };
-        match self.output.write_event(&event) {
+        let record = match self.decoder.decode(raw) {
+            Ok(record) => record,
+            Err(unknown) => {
+                self.undecodable = Some(unknown);
+                return;
+            }
+        };
+        match self.output.write_record(&record) {
             Ok(()) => self.delivered += 1,
             Err(e) => self.write_error = Some(e),
         }
     }
 
     fn finished(&self) -> bool {
-        self.write_error.is_some() || self.limit.is_some_and(|n| self.delivered >= n)
+        self.write_error.is_some()
+            || self.undecodable.is_some()
+            || self.limit.is_some_and(|n| self.delivered >= n)
     }
 }
 
@@ -96,11 +113,12 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     );
 
     let mut consumer = Consumer {
+        decoder: Decoder::new(CgroupPaths::new()),
         output,
-        clock: WallClock::now(),
         delivered: 0,
         limit: cli.count,
         write_error: None,
+        undecodable: None,
     };
     let events = &tracer.skel.maps.events;
     let mut ring =
@@ -156,6 +174,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         }
     }
     eprintln!("shmget-trace: {} events, {} lost", consumer.delivered, lost);
+    if let Some(unknown) = consumer.undecodable {
+        return Err(Error::Undecodable(unknown));
+    }
     match consumer.write_error {
         // The reader went away (`| head`): that is how a pipeline ends.
         Some(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),

@@ -1,6 +1,8 @@
-//! Writing events to stdout as a table, TSV or JSON lines, with a flush
-//! policy fit for both terminals and pipes.
+//! Writing records to stdout as a table, TSV or JSON lines, with a flush
+//! policy fit for both terminals and pipes. Each format is a thin writer
+//! over the decoded record (`crate::record`).
 
+pub mod columns;
 mod json;
 mod table;
 mod tsv;
@@ -10,81 +12,13 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::{Cgroup, CgroupPaths};
 use crate::cli::Format;
-use crate::decode::{self, TimeFormatter};
-use crate::event::{Event, Field};
-use crate::segment;
+use crate::record::Record;
 
 /// Output to a file or pipe is written in blocks, but never held longer
 /// than this while events flow (checked between ring-buffer batches).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 const BUFFER_SIZE: usize = 64 * 1024;
-
-/// The fields that are text rather than numbers, rendered by the same
-/// functions for every format, so that all show the very same text. (TSV,
-/// the bulk format, writes them straight into its line instead.)
-#[derive(Default)]
-pub struct TextFields {
-    pub rfc3339: Vec<u8>,
-    pub comm: Vec<u8>,
-    /// These and the rest are empty when the event has no such field.
-    pub key: Vec<u8>,
-    pub shmflg: Vec<u8>,
-    pub flags: Vec<u8>,
-    pub mode: Vec<u8>,
-    pub cmd: Vec<u8>,
-    pub addr: Vec<u8>,
-    pub attach_addr: Vec<u8>,
-    pub cgroup_path: Vec<u8>,
-    pub container: Vec<u8>,
-}
-
-impl TextFields {
-    fn render(&mut self, event: &Event, time: &mut TimeFormatter, cgroup: Option<&Cgroup>) {
-        let args = &event.raw.args;
-        for field in [
-            &mut self.rfc3339,
-            &mut self.comm,
-            &mut self.key,
-            &mut self.shmflg,
-            &mut self.flags,
-            &mut self.mode,
-            &mut self.cmd,
-            &mut self.addr,
-            &mut self.attach_addr,
-            &mut self.cgroup_path,
-            &mut self.container,
-        ] {
-            field.clear();
-        }
-        time.write_rfc3339(&mut self.rfc3339, event.unix_ns);
-        decode::write_escaped(&mut self.comm, event.comm());
-        if event.has(Field::Key) {
-            decode::write_key(&mut self.key, args.key);
-            decode::write_mode(&mut self.mode, decode::mode(args.shmflg));
-        }
-        if event.has(Field::Shmflg) {
-            decode::write_hex(&mut self.shmflg, args.shmflg as u32 as u64, 0);
-            decode::write_call_flags(&mut self.flags, event.op(), args.shmflg);
-        }
-        if event.has(Field::Cmd) {
-            decode::write_shmctl_cmd(&mut self.cmd, args.cmd);
-        }
-        if event.has(Field::Addr) {
-            decode::write_hex(&mut self.addr, args.addr, 0);
-        }
-        if event.has(Field::AttachAddr) {
-            decode::write_hex(&mut self.attach_addr, event.raw.attach_addr, 0);
-        }
-        if let Some(cgroup) = cgroup {
-            decode::write_escaped(&mut self.cgroup_path, cgroup.path.as_bytes());
-            if let Some(container) = &cgroup.container {
-                decode::write_escaped(&mut self.container, container.as_bytes());
-            }
-        }
-    }
-}
 
 pub fn stdout_is_terminal() -> bool {
     nix::unistd::isatty(io::stdout().as_fd()).unwrap_or(false)
@@ -93,13 +27,9 @@ pub fn stdout_is_terminal() -> bool {
 pub struct Output {
     format: Format,
     file: File,
-    /// Formatted events not yet written; events are formatted straight
+    /// Formatted records not yet written; records are formatted straight
     /// into it.
     pending: Vec<u8>,
-    fields: TextFields,
-    time: TimeFormatter,
-    cgroups: CgroupPaths,
-    tsv: tsv::TsvWriter,
     /// A terminal sees each event at once; anything else gets blocks.
     interactive: bool,
     last_flush: Instant,
@@ -114,10 +44,6 @@ impl Output {
             format,
             file: File::from(fd),
             pending: Vec::with_capacity(BUFFER_SIZE + 4096),
-            fields: TextFields::default(),
-            time: TimeFormatter::default(),
-            cgroups: CgroupPaths::new(),
-            tsv: tsv::TsvWriter::default(),
             interactive: stdout_is_terminal(),
             last_flush: Instant::now(),
         };
@@ -130,21 +56,11 @@ impl Output {
         Ok(output)
     }
 
-    pub fn write_event(&mut self, event: &Event) -> io::Result<()> {
-        let cgroup = self.cgroups.get(event.raw.cgroup_id);
-        let outcome = segment::outcome(event.raw);
+    pub fn write_record(&mut self, record: &Record) -> io::Result<()> {
         match self.format {
-            Format::Tsv => self
-                .tsv
-                .write_event(&mut self.pending, event, cgroup, outcome),
-            Format::Table => {
-                self.fields.render(event, &mut self.time, cgroup);
-                table::write_event(&mut self.pending, event, &self.fields, outcome)
-            }
-            Format::Json => {
-                self.fields.render(event, &mut self.time, cgroup);
-                json::write_event(&mut self.pending, event, &self.fields, outcome)?
-            }
+            Format::Tsv => tsv::write_record(&mut self.pending, record),
+            Format::Table => table::write_record(&mut self.pending, record),
+            Format::Json => json::write_record(&mut self.pending, record)?,
         }
         if self.interactive || self.pending.len() >= BUFFER_SIZE {
             self.flush()?;
@@ -165,5 +81,137 @@ impl Output {
         let result = self.file.write_all(&self.pending);
         self.pending.clear();
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columns::Column;
+    use super::*;
+    use crate::cgroup::CgroupPaths;
+    use crate::event::RawEvent;
+    use crate::record::Decoder;
+    use crate::skel::types::{shm_abi, shm_call, shm_op};
+    use serde_json::Value;
+
+    /// Raw events of each kind: a created segment, a failed open, an
+    /// ipc(SHMAT), a shmdt and a shmctl, from a thread with a hostile name.
+    fn raw_events() -> Vec<RawEvent> {
+        let mut base = RawEvent {
+            boot_ns: 1_000_000_123,
+            pid: 4321,
+            tid: 4322,
+            ppid: 1,
+            uid: 1000,
+            gid: 1000,
+            pidns: 4026531836,
+            mntns: 4026531841,
+            cgroup_id: own_cgroup_id(),
+            newest_idx: -1,
+            ..Default::default()
+        };
+        for (slot, byte) in base.comm.iter_mut().zip(b"a\tb\nc\x1b[31m\\") {
+            *slot = *byte as i8;
+        }
+        let mut created = base;
+        created.args.op = shm_op::OP_SHMGET;
+        created.args.key = 0x1234;
+        created.args.size = 4096;
+        created.args.shmflg = 0o3640;
+        created.ret = 32769;
+        let mut missing = created;
+        missing.args.shmflg = 0;
+        missing.ret = -2;
+        let mut attach = base;
+        attach.args.op = shm_op::OP_SHMAT;
+        attach.args.abi = shm_abi::ABI_IA32;
+        attach.args.call = shm_call::CALL_IPC;
+        attach.args.shmid = 32769;
+        attach.args.shmflg = 0o10000;
+        attach.attach_addr = 0xf7f0_0000;
+        let mut detach = base;
+        detach.args.op = shm_op::OP_SHMDT;
+        detach.args.addr = 0xf7f0_0000;
+        let mut control = base;
+        control.args.op = shm_op::OP_SHMCTL;
+        control.args.shmid = 32769;
+        control.args.cmd = 0x102;
+        vec![created, missing, attach, detach, control]
+    }
+
+    fn own_cgroup_id() -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mount = mountinfo.lines().find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| left.split(' ').nth(4))?
+        });
+        let path = own.lines().find_map(|l| l.strip_prefix("0::"));
+        match (mount, path) {
+            (Some(mount), Some(path)) => std::fs::metadata(format!("{mount}{path}"))
+                .map(|m| m.ino())
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// TSV's cell, JSON's value and the table's cell are one text for every
+    /// field of every kind of record: each is written by the record's one
+    /// renderer of that field.
+    #[test]
+    fn every_format_holds_the_same_text() {
+        let mut decoder = Decoder::new(CgroupPaths::new());
+        for raw in raw_events() {
+            let record = decoder.decode(&raw).expect("a known event");
+            let mut tsv = vec![];
+            tsv::write_record(&mut tsv, &record);
+            let mut json = vec![];
+            json::write_record(&mut json, &record).unwrap();
+            let mut table = vec![];
+            table::write_record(&mut table, &record);
+            let tsv = String::from_utf8(tsv).unwrap();
+            let table = String::from_utf8(table).unwrap();
+            assert_eq!(tsv.matches('\n').count(), 1, "{tsv:?}");
+            assert_eq!(table.matches('\n').count(), 1, "{table:?}");
+            let cells: Vec<&str> = tsv.trim_end_matches('\n').split('\t').collect();
+            let json: Value = serde_json::from_slice(&json).unwrap();
+            let object = json.as_object().unwrap();
+            let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            let names: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+            let present: Vec<&str> = names.iter().copied().filter(|n| keys.contains(n)).collect();
+            assert_eq!(keys, present, "JSON keys in column order");
+            assert_eq!(cells.len(), Column::ALL.len(), "{tsv:?}");
+            for (column, cell) in Column::ALL.iter().zip(&cells) {
+                let expected = match (column, &json[column.name()]) {
+                    (_, Value::Null) => "-".to_string(),
+                    (Column::Mode, Value::Number(n)) => format!("0{:03o}", n.as_u64().unwrap()),
+                    (_, Value::Bool(b)) => if *b { "yes" } else { "no" }.to_string(),
+                    (_, Value::String(s)) => s.clone(),
+                    (_, other) => other.to_string(),
+                };
+                assert_eq!(*cell, expected, "{}: {tsv:?} vs {json}", column.name());
+            }
+            for column in [Column::Comm, Column::Key, Column::Errno, Column::Container] {
+                let cell = cells[Column::ALL.iter().position(|c| *c == column).unwrap()];
+                assert!(table.contains(cell), "table lacks {cell:?}: {table:?}");
+            }
+            assert!(!table.bytes().any(|b| b < b' ' && b != b'\n'), "{table:?}");
+            assert_eq!(cells[6], "a\\x09b\\x0ac\\x1b[31m\\\\");
+        }
+    }
+
+    /// A record from another build's BPF object is an error, not a guess.
+    #[test]
+    fn unknown_raw_values_are_errors() {
+        let mut decoder = Decoder::new(CgroupPaths::new());
+        let mut raw = raw_events()[0];
+        raw.args.op = shm_op(9);
+        assert!(decoder.decode(&raw).is_err());
+        let mut raw = raw_events()[0];
+        raw.args.abi = shm_abi(9);
+        assert!(decoder.decode(&raw).is_err());
     }
 }

@@ -4,14 +4,11 @@
 //! flags of a shmget, and what the other calls name (segment id, address,
 //! command).
 
-use std::borrow::Cow;
 use std::io::Write;
 
-use super::TextFields;
-use crate::decode::errno_name;
+use super::columns::Column;
 use crate::domain::Op;
-use crate::event::{Event, Field};
-use crate::segment::Outcome;
+use crate::record::Record;
 
 pub fn write_header(out: &mut Vec<u8>) {
     let _ = writeln!(
@@ -36,60 +33,53 @@ pub fn write_header(out: &mut Vec<u8>) {
 
 /// CALL is `ipc:shmat` for an ipc() call. ORIGIN says `SQUAT` for a segment
 /// opened with IPC_CREAT that another uid created.
-pub fn write_event(out: &mut Vec<u8>, event: &Event, text: &TextFields, outcome: Option<Outcome>) {
-    let raw = event.raw;
+pub fn write_record(out: &mut Vec<u8>, record: &Record) {
+    let cell = |column: Column| {
+        let mut text = Vec::with_capacity(32);
+        column.write(record, &mut text);
+        String::from_utf8(text).unwrap_or_default()
+    };
     // "2026-11-26T16:26:07.123456789Z" -> "16:26:07.123456"
-    let time_of_day = text.rfc3339.get(11..26).unwrap_or(&text.rfc3339);
-    fn text_of(bytes: &[u8]) -> Cow<'_, str> {
-        if bytes.is_empty() {
-            "-".into()
-        } else {
-            String::from_utf8_lossy(bytes)
-        }
-    }
-    let call: Cow<str> = if event.call() == event.op().name() {
-        event.call().into()
+    let time_of_day = record.time.get(11..26).unwrap_or(record.time);
+    let call = if record.call == record.op.name() {
+        record.call.to_string()
     } else {
-        format!("{}:{}", event.call(), event.op().name()).into()
+        format!("{}:{}", record.call, record.op.name())
     };
-    let size: Cow<str> = if event.has(Field::Size) {
-        raw.args.size.to_string().into()
-    } else {
-        "-".into()
-    };
-    let details = match event.op() {
-        Op::Shmget => text_of(&text.flags).into_owned(),
+    let details = match record.op {
+        Op::Shmget => cell(Column::Flags),
         Op::Shmat => format!(
             "shmid={} addr={} {} -> {}",
-            raw.args.shmid,
-            text_of(&text.addr),
-            text_of(&text.flags),
-            text_of(&text.attach_addr)
+            cell(Column::Shmid),
+            cell(Column::Addr),
+            cell(Column::Flags),
+            cell(Column::AttachAddr)
         ),
-        Op::Shmdt => format!("addr={}", text_of(&text.addr)),
-        Op::Shmctl => format!("shmid={} {}", raw.args.shmid, text_of(&text.cmd)),
+        Op::Shmdt => format!("addr={}", cell(Column::Addr)),
+        Op::Shmctl => format!("shmid={} {}", cell(Column::Shmid), cell(Column::Cmd)),
+    };
+    let origin = if record.squat == Some(true) {
+        "SQUAT".to_string()
+    } else {
+        cell(Column::Origin)
     };
     let _ = writeln!(
         out,
         "{:<15} {:>7} {:>7} {:>6} {:<16} {:<6} {:<10} {:<10} {:>12} {:<4} {:>15} {:<7} {:<7} {:<20} {}",
-        text_of(time_of_day),
-        raw.pid,
-        raw.tid,
-        raw.uid,
-        text_of(&text.comm),
-        event.abi(),
+        time_of_day,
+        record.pid,
+        record.tid,
+        record.uid,
+        record.comm,
+        record.abi.name(),
         call,
-        text_of(&text.key),
-        size,
-        text_of(&text.mode),
-        raw.ret,
-        errno_name(raw.ret).unwrap_or("-"),
-        match outcome {
-            Some(o) if o.squat => "SQUAT",
-            Some(o) => o.origin.name(),
-            None => "-",
-        },
-        text_of(&text.container),
+        cell(Column::Key),
+        cell(Column::Size),
+        cell(Column::Mode),
+        record.ret,
+        cell(Column::Errno),
+        origin,
+        cell(Column::Container),
         details,
     );
 }

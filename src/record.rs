@@ -1,0 +1,239 @@
+//! One call, decoded once: every field the output formats show, from the
+//! raw ring-buffer event. The table, TSV and JSON writers only pick and lay
+//! out these values; none of them decodes anything itself.
+
+use serde::{Serialize, Serializer};
+
+use crate::cgroup::CgroupPaths;
+use crate::decode::{self, TimeFormatter};
+use crate::domain::{Abi, Carrier, Op, UnknownRaw};
+use crate::event::{RawEvent, WallClock};
+use crate::segment;
+
+/// A value shown as `0x` hex: flags and addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hex(pub u64);
+
+/// A System V key, as ipcs shows it: `0x%08x` (IPC_PRIVATE is 0x00000000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key(pub i32);
+
+/// Permission bits: `0600` in text; a number in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Mode(pub u32);
+
+impl Hex {
+    pub fn write(self, out: &mut Vec<u8>) {
+        decode::write_hex(out, self.0, 0);
+    }
+}
+
+impl Key {
+    pub fn write(self, out: &mut Vec<u8>) {
+        decode::write_key(out, self.0);
+    }
+}
+
+impl Mode {
+    pub fn write(self, out: &mut Vec<u8>) {
+        decode::write_mode(out, self.0);
+    }
+}
+
+/// Serializes a value as the text its `write` gives.
+fn as_text<S: Serializer>(
+    write: impl FnOnce(&mut Vec<u8>),
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut text = Vec::with_capacity(24);
+    write(&mut text);
+    serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
+}
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        as_text(|out| self.write(out), serializer)
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        as_text(|out| self.write(out), serializer)
+    }
+}
+
+impl Serialize for Abi {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl Serialize for Op {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// One traced call. Field order and names are the TSV columns and JSON
+/// keys; `None` is a field the call does not have (`-` in TSV, left out of
+/// JSON), except `errno`, which JSON gives as null on success. Text fields
+/// are escaped already: none holds a tab, newline or control byte.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    /// RFC 3339 UTC with nanoseconds.
+    pub time: &'a str,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub comm: &'a str,
+    pub abi: Abi,
+    /// The system call that carried it: the operation's own name, or `ipc`.
+    pub call: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Key>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shmflg: Option<Hex>,
+    /// shmget's or shmat's flags by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Segment id, address, 0, or -errno.
+    pub ret: i64,
+    pub errno: Option<&'static str>,
+    pub cgroup: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<&'a str>,
+    pub pidns: u32,
+    pub mntns: u32,
+    /// What a successful shmget did (see `segment`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator_pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub squat: Option<bool>,
+    #[serde(rename = "event")]
+    pub op: Op,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shmid: Option<i32>,
+    /// shmctl's command by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<Hex>,
+    /// Where a successful shmat attached the segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach_addr: Option<Hex>,
+}
+
+/// Text decoded for the current record.
+#[derive(Default)]
+struct Scratch {
+    time: Vec<u8>,
+    comm: Vec<u8>,
+    flags: Vec<u8>,
+    cmd: Vec<u8>,
+}
+
+/// Turns raw events into records, keeping what outlives one event: the
+/// clock offset, the last second formatted, the cgroup paths seen.
+pub struct Decoder {
+    clock: WallClock,
+    time: TimeFormatter,
+    cgroups: CgroupPaths,
+    scratch: Scratch,
+}
+
+impl Decoder {
+    pub fn new(cgroups: CgroupPaths) -> Decoder {
+        Decoder {
+            clock: WallClock::now(),
+            time: TimeFormatter::default(),
+            cgroups,
+            scratch: Scratch::default(),
+        }
+    }
+
+    pub fn decode(&mut self, raw: &RawEvent) -> Result<Record<'_>, UnknownRaw> {
+        let args = &raw.args;
+        let op = Op::from_raw(args.op)?;
+        let abi = Abi::from_raw(args.abi)?;
+        let call = match Carrier::from_raw(args.call)? {
+            Carrier::Direct => op.name(),
+            Carrier::Ipc => "ipc",
+        };
+        let scratch = &mut self.scratch;
+        scratch.time.clear();
+        self.time
+            .write_rfc3339(&mut scratch.time, self.clock.unix_ns(raw.boot_ns));
+        scratch.comm.clear();
+        decode::write_escaped(&mut scratch.comm, comm_bytes(&raw.comm));
+        let has_flags = matches!(op, Op::Shmget | Op::Shmat);
+        scratch.flags.clear();
+        if has_flags {
+            decode::write_call_flags(&mut scratch.flags, op, args.shmflg);
+        }
+        scratch.cmd.clear();
+        if op == Op::Shmctl {
+            decode::write_shmctl_cmd(&mut scratch.cmd, args.cmd);
+        }
+        let cgroup = self.cgroups.get(raw.cgroup_id);
+        let outcome = segment::outcome(raw, op);
+        let is_shmget = op == Op::Shmget;
+        Ok(Record {
+            time: text(&scratch.time),
+            pid: raw.pid,
+            tid: raw.tid,
+            ppid: raw.ppid,
+            uid: raw.uid,
+            gid: raw.gid,
+            comm: text(&scratch.comm),
+            abi,
+            call,
+            key: is_shmget.then_some(Key(args.key)),
+            size: is_shmget.then_some(args.size),
+            shmflg: has_flags.then_some(Hex(u64::from(args.shmflg as u32))),
+            flags: has_flags.then(|| text(&scratch.flags)),
+            mode: is_shmget.then(|| Mode(decode::mode(args.shmflg))),
+            ret: raw.ret,
+            errno: decode::errno_name(raw.ret),
+            cgroup: raw.cgroup_id,
+            cgroup_path: cgroup.map(|c| c.path.as_str()),
+            container: cgroup.and_then(|c| c.container.as_deref()),
+            pidns: raw.pidns,
+            mntns: raw.mntns,
+            origin: outcome.map(|o| o.origin.name()),
+            owner_uid: outcome.and_then(|o| o.owner_uid),
+            creator_pid: outcome.and_then(|o| o.creator_pid),
+            squat: outcome.map(|o| o.squat),
+            op,
+            shmid: matches!(op, Op::Shmat | Op::Shmctl).then_some(args.shmid),
+            cmd: (op == Op::Shmctl).then(|| text(&scratch.cmd)),
+            addr: matches!(op, Op::Shmat | Op::Shmdt).then_some(Hex(args.addr)),
+            attach_addr: (op == Op::Shmat && raw.ret >= 0).then_some(Hex(raw.attach_addr)),
+        })
+    }
+}
+
+/// The decoders write ASCII or escaped, valid UTF-8 only.
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or("?")
+}
+
+/// The thread's name as the kernel has it: up to 15 bytes, any bytes.
+fn comm_bytes(comm: &[i8; 16]) -> &[u8] {
+    // SAFETY: i8 and u8 have the same size and alignment.
+    let bytes: &[u8; 16] = unsafe { &*(comm as *const [i8; 16] as *const [u8; 16]) };
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..len]
+}
