@@ -57,7 +57,8 @@ impl Cgroup {
 pub struct CgroupPaths {
     /// The cgroup2 mount, and its root directory open for file handles.
     mount: Option<(PathBuf, File)>,
-    /// `None`: the cgroup was gone before it was seen.
+    /// `None`: the cgroup was gone before it was seen. An id's entry, once
+    /// `Some`, never changes (records rely on it: see `record`).
     cgroups: HashMap<u64, Option<Cgroup>, BuildHasherDefault<InodeHasher>>,
     /// Set when file handles do not work here: then the tree is scanned.
     last_scan: Option<Instant>,

@@ -277,26 +277,25 @@ fn is_printable(c: char) -> bool {
 #[derive(Default)]
 pub struct TimeFormatter {
     cached_second: Option<u64>,
-    prefix: Vec<u8>,
+    prefix: String,
 }
 
 impl TimeFormatter {
     /// `2026-11-26T16:26:07.123456789Z` for nanoseconds since the epoch.
-    pub fn write_rfc3339(&mut self, out: &mut Vec<u8>, unix_ns: u64) {
+    pub fn write_rfc3339(&mut self, out: &mut String, unix_ns: u64) {
         let second = unix_ns / 1_000_000_000;
         if self.cached_second != Some(second) {
-            self.prefix.clear();
-            write_date_time(&mut self.prefix, second);
+            let mut prefix = Vec::with_capacity(20);
+            write_date_time(&mut prefix, second);
+            self.prefix = String::from_utf8(prefix).unwrap_or_default();
             self.cached_second = Some(second);
         }
-        out.extend_from_slice(&self.prefix);
-        let mut fraction = *b".000000000Z";
-        let mut nanos = unix_ns % 1_000_000_000;
-        for digit in fraction[1..10].iter_mut().rev() {
-            *digit = b'0' + (nanos % 10) as u8;
-            nanos /= 10;
-        }
-        out.extend_from_slice(&fraction);
+        out.push_str(&self.prefix);
+        out.push('.');
+        // 1 followed by the nine digits, zero-padded: skip the 1.
+        let mut digits = itoa::Buffer::new();
+        out.push_str(&digits.format(1_000_000_000 + unix_ns % 1_000_000_000)[1..]);
+        out.push('Z');
     }
 }
 
@@ -460,7 +459,11 @@ mod tests {
     #[test]
     fn rfc3339() {
         let mut tf = TimeFormatter::default();
-        let t = |tf: &mut TimeFormatter, ns| text(|o| tf.write_rfc3339(o, ns));
+        let t = |tf: &mut TimeFormatter, ns| {
+            let mut out = String::new();
+            tf.write_rfc3339(&mut out, ns);
+            out
+        };
         assert_eq!(t(&mut tf, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(
             t(&mut tf, 1_795_710_367_123_456_789),

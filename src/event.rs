@@ -3,6 +3,8 @@
 
 use nix::time::{clock_gettime, ClockId};
 
+use crate::domain::UnknownRaw;
+
 pub use crate::skel::types::shm_event as RawEvent;
 
 // SAFETY: shm_event is plain old data (integers, byte arrays, and the C
@@ -35,8 +37,25 @@ impl WallClock {
     }
 }
 
-/// The raw event in a ring-buffer record; `None` for a record too short or
-/// misaligned to be one.
-pub fn raw_event(data: &[u8]) -> Option<&RawEvent> {
-    plain::from_bytes::<RawEvent>(data).ok()
+/// Where in a raw event's bytes its time stamp (`boot_ns`) lies.
+pub const STAMP: std::ops::Range<usize> = {
+    let start = std::mem::offset_of!(RawEvent, boot_ns);
+    start..start + std::mem::size_of::<u64>()
+};
+
+/// The raw event in a ring-buffer record; an error for a record of another
+/// size, or misaligned.
+pub fn raw_event(data: &[u8]) -> Result<&RawEvent, UnknownRaw> {
+    if data.len() != std::mem::size_of::<RawEvent>() {
+        return Err(UnknownRaw("record size", data.len() as u32));
+    }
+    plain::from_bytes::<RawEvent>(data).map_err(|_| UnknownRaw("record alignment", 0))
+}
+
+/// A raw event's bytes, as the ring buffer hands them over (for tests).
+#[cfg(test)]
+pub fn bytes_of(raw: &RawEvent) -> Vec<u8> {
+    // SAFETY: the skeleton's types spell their padding as fields, so every
+    // byte of a value is initialized.
+    unsafe { plain::as_bytes(raw) }.to_vec()
 }

@@ -23,3 +23,18 @@ pub mod trace;
 pub mod skel {
     include!(concat!(env!("OUT_DIR"), "/shmget_trace.skel.rs"));
 }
+
+/// Writes one line to stderr, prefixed `shmget-trace: `. A closed stderr
+/// is no reason to fail: unlike `eprintln!`, this never panics.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::write_note(format_args!($($arg)*))
+    };
+}
+
+#[doc(hidden)]
+pub fn write_note(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "shmget-trace: {args}");
+}

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match cli::Cli::parse_args().and_then(|cli| trace::run(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("shmget-trace: {err}");
+            shmget_trace::note!("{err}");
             match err {
                 Error::Usage(_) => ExitCode::from(2),
                 _ => ExitCode::FAILURE,

@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 use crate::cgroup::CgroupPaths;
 use crate::decode::{self, TimeFormatter};
 use crate::domain::{Abi, Carrier, Op, UnknownRaw};
-use crate::event::{RawEvent, WallClock};
+use crate::event::{self, WallClock};
 use crate::segment;
 
 /// A value shown as `0x` hex: flags and addresses.
@@ -134,15 +134,50 @@ pub struct Record<'a> {
     /// Where a successful shmat attached the segment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attach_addr: Option<Hex>,
+    /// Not a field: changes whenever any field but `time` differs from
+    /// the previous record's, so that a writer may reuse text meanwhile.
+    #[serde(skip)]
+    pub generation: u64,
+}
+
+/// A text decoded from one input, kept while that input repeats (a flood
+/// repeats names, flags and commands): the decoder is a pure function of
+/// the input, so equal inputs give equal text.
+struct Memo<K> {
+    input: Option<K>,
+    text: String,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo {
+            input: None,
+            text: String::new(),
+        }
+    }
+}
+
+impl<K: PartialEq + Copy> Memo<K> {
+    fn get(&mut self, input: K, decode: impl FnOnce(&mut Vec<u8>, K)) -> &str {
+        if self.input != Some(input) {
+            let mut bytes = std::mem::take(&mut self.text).into_bytes();
+            bytes.clear();
+            decode(&mut bytes, input);
+            // The decoders write ASCII or escaped, valid UTF-8 only.
+            self.text = String::from_utf8(bytes).unwrap_or_default();
+            self.input = Some(input);
+        }
+        &self.text
+    }
 }
 
 /// Text decoded for the current record.
 #[derive(Default)]
 struct Scratch {
-    time: Vec<u8>,
-    comm: Vec<u8>,
-    flags: Vec<u8>,
-    cmd: Vec<u8>,
+    time: String,
+    comm: Memo<[i8; 16]>,
+    flags: Memo<(Op, i32)>,
+    cmd: Memo<i32>,
 }
 
 /// Turns raw events into records, keeping what outlives one event: the
@@ -152,6 +187,11 @@ pub struct Decoder {
     time: TimeFormatter,
     cgroups: CgroupPaths,
     scratch: Scratch,
+    /// What the last record was made of, but its time: the raw event's
+    /// bytes with its stamp cleared, and whether its cgroup's path was
+    /// known.
+    previous: (Vec<u8>, bool),
+    generation: u64,
 }
 
 impl Decoder {
@@ -161,10 +201,14 @@ impl Decoder {
             time: TimeFormatter::default(),
             cgroups,
             scratch: Scratch::default(),
+            previous: (Vec::new(), false),
+            generation: 0,
         }
     }
 
-    pub fn decode(&mut self, raw: &RawEvent) -> Result<Record<'_>, UnknownRaw> {
+    /// Decodes one ring-buffer record: the bytes of a raw event.
+    pub fn decode(&mut self, data: &[u8]) -> Result<Record<'_>, UnknownRaw> {
+        let raw = event::raw_event(data)?;
         let args = &raw.args;
         let op = Op::from_raw(args.op)?;
         let abi = Abi::from_raw(args.abi)?;
@@ -176,34 +220,47 @@ impl Decoder {
         scratch.time.clear();
         self.time
             .write_rfc3339(&mut scratch.time, self.clock.unix_ns(raw.boot_ns));
-        scratch.comm.clear();
-        decode::write_escaped(&mut scratch.comm, comm_bytes(&raw.comm));
+        let comm = scratch.comm.get(raw.comm, |out, comm| {
+            decode::write_escaped(out, comm_bytes(&comm))
+        });
         let has_flags = matches!(op, Op::Shmget | Op::Shmat);
-        scratch.flags.clear();
-        if has_flags {
-            decode::write_call_flags(&mut scratch.flags, op, args.shmflg);
-        }
-        scratch.cmd.clear();
-        if op == Op::Shmctl {
-            decode::write_shmctl_cmd(&mut scratch.cmd, args.cmd);
-        }
+        let flags = has_flags.then(|| {
+            scratch.flags.get((op, args.shmflg), |out, (op, shmflg)| {
+                decode::write_call_flags(out, op, shmflg)
+            })
+        });
+        let cmd = (op == Op::Shmctl).then(|| scratch.cmd.get(args.cmd, decode::write_shmctl_cmd));
         let cgroup = self.cgroups.get(raw.cgroup_id);
+        // A record is made of its raw event and its cgroup's path, which
+        // for one id is unknown or, once known, never changes (`cgroup`).
+        let (previous, known) = &mut self.previous;
+        let stamp = event::STAMP;
+        let same = previous.len() == data.len()
+            && previous[..stamp.start] == data[..stamp.start]
+            && previous[stamp.end..] == data[stamp.end..]
+            && *known == cgroup.is_some();
+        if !same || self.generation == 0 {
+            previous.clear();
+            previous.extend_from_slice(data);
+            *known = cgroup.is_some();
+            self.generation += 1;
+        }
         let outcome = segment::outcome(raw, op);
         let is_shmget = op == Op::Shmget;
         Ok(Record {
-            time: text(&scratch.time),
+            time: &scratch.time,
             pid: raw.pid,
             tid: raw.tid,
             ppid: raw.ppid,
             uid: raw.uid,
             gid: raw.gid,
-            comm: text(&scratch.comm),
+            comm,
             abi,
             call,
             key: is_shmget.then_some(Key(args.key)),
             size: is_shmget.then_some(args.size),
             shmflg: has_flags.then_some(Hex(u64::from(args.shmflg as u32))),
-            flags: has_flags.then(|| text(&scratch.flags)),
+            flags,
             mode: is_shmget.then(|| Mode(decode::mode(args.shmflg))),
             ret: raw.ret,
             errno: decode::errno_name(raw.ret),
@@ -218,16 +275,12 @@ impl Decoder {
             squat: outcome.map(|o| o.squat),
             op,
             shmid: matches!(op, Op::Shmat | Op::Shmctl).then_some(args.shmid),
-            cmd: (op == Op::Shmctl).then(|| text(&scratch.cmd)),
+            cmd,
             addr: matches!(op, Op::Shmat | Op::Shmdt).then_some(Hex(args.addr)),
             attach_addr: (op == Op::Shmat && raw.ret >= 0).then_some(Hex(raw.attach_addr)),
+            generation: self.generation,
         })
     }
-}
-
-/// The decoders write ASCII or escaped, valid UTF-8 only.
-fn text(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or("?")
 }
 
 /// The thread's name as the kernel has it: up to 15 bytes, any bytes.

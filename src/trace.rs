@@ -15,7 +15,6 @@ use crate::cgroup::CgroupPaths;
 use crate::cli::Cli;
 use crate::domain::UnknownRaw;
 use crate::error::Error;
-use crate::event;
 use crate::output::{self, Output, FLUSH_INTERVAL};
 use crate::record::Decoder;
 use crate::ringbuf::RingReader;
@@ -62,11 +61,7 @@ impl Consumer {
         if self.finished() {
             return;
         }
-        let Some(raw) = event::raw_event(data) else {
-            self.undecodable = Some(UnknownRaw("record size", data.len() as u32));
-            return;
-        };
-        let record = match self.decoder.decode(raw) {
+        let record = match self.decoder.decode(data) {
             Ok(record) => record,
             Err(unknown) => {
                 self.undecodable = Some(unknown);
@@ -90,7 +85,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     install_signal_handlers();
     if cli.verbose {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, |_, msg| {
-            eprint!("{msg}")
+            let _ = std::io::Write::write_all(&mut io::stderr(), msg.as_bytes());
         })));
     } else {
         libbpf_rs::set_print(None);
@@ -106,11 +101,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     };
     let mut tracer = attach::start(cli, wakeup_bytes)?;
     let output = Output::stdout(cli.format()).map_err(Error::Output)?;
-    eprintln!(
-        "shmget-trace: tracing ({}): {}",
-        tracer.mode.name(),
-        tracer.coverage()
-    );
+    crate::note!("tracing ({}): {}", tracer.mode.name(), tracer.coverage());
 
     let mut consumer = Consumer {
         decoder: Decoder::new(CgroupPaths::new()),
@@ -155,8 +146,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
             let lost = tracer.lost()?;
             if lost > lost_reported {
-                eprintln!(
-                    "shmget-trace: {lost} events lost so far: the ring buffer was full \
+                crate::note!(
+                    "{lost} events lost so far: the ring buffer was full \
                      (a larger --ringbuf-size helps)"
                 );
                 lost_reported = lost;
@@ -173,7 +164,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             consumer.write_error = Some(e);
         }
     }
-    eprintln!("shmget-trace: {} events, {} lost", consumer.delivered, lost);
+    crate::note!("{} events, {} lost", consumer.delivered, lost);
     if let Some(unknown) = consumer.undecodable {
         return Err(Error::Undecodable(unknown));
     }

@@ -12,7 +12,7 @@ use common::*;
 use nix::sys::signal::Signal;
 
 fn run_tracer(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(TRACER)
+    let out = Command::new(tracer_bin())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -41,7 +41,6 @@ fn assert_one_line_error(args: &[&str], code: i32, needle: &str) {
     assert!(!stderr.contains("panicked"), "{stderr:?}");
 }
 
-#[test]
 fn bad_options_give_one_clear_line() {
     assert_one_line_error(&["--bogus"], 2, "unexpected argument '--bogus'");
     assert_one_line_error(
@@ -61,11 +60,12 @@ fn bad_options_give_one_clear_line() {
     assert_one_line_error(&["--count", "0"], 2, "--count");
 }
 
-#[test]
 fn help_and_version_exit_zero() {
     let (status, stdout, _) = run_tracer(&["--help"]);
     assert_eq!(status, 0);
     for option in [
+        "--cgroup",
+        "--events",
         "--pid",
         "--tid",
         "--uid",
@@ -90,41 +90,27 @@ fn help_and_version_exit_zero() {
     );
 }
 
-/// With the capabilities dropped from the bounding set, even root cannot
+/// With every capability gone, bounding set included, even root cannot
 /// load BPF; the message names what is missing.
-#[test]
 fn missing_capabilities_are_named() {
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(setpriv) = setpriv else {
-        panic!("setpriv (util-linux) is needed for this test");
-    };
-    let out = Command::new(setpriv)
-        .args([
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--",
-            TRACER,
-            "--tsv",
-        ])
+    let tracer = tracer_bin();
+    let out = workload::command(&["--exec-without-capabilities", &tracer, "--tsv"])
         .stdin(Stdio::null())
         .output()
-        .expect("run setpriv");
+        .expect("run the tracer without capabilities");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "{out:?}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
     assert!(
-        stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
+        stderr.starts_with("shmget-trace: missing privileges")
+            && stderr.contains("CAP_BPF")
+            && stderr.contains("CAP_PERFMON"),
         "{stderr:?}"
     );
 }
 
-#[test]
 fn count_ends_the_trace_by_itself() {
-    if !bpf_available() {
-        return;
-    }
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--tsv", "-t", &tid, "--count", "2"]);
     let key = unique_key(10);
@@ -142,11 +128,7 @@ fn count_ends_the_trace_by_itself() {
     assert_eq!(done.summary(), (2, 0));
 }
 
-#[test]
 fn duration_ends_the_trace_by_itself() {
-    if !bpf_available() {
-        return;
-    }
     let tid = gettid().to_string();
     let started = Instant::now();
     let tracer = Tracer::start(&["--json", "-t", &tid, "--duration", "0.5"]);
@@ -158,11 +140,7 @@ fn duration_ends_the_trace_by_itself() {
     assert_eq!(done.summary(), (1, 0));
 }
 
-#[test]
 fn sigterm_stops_like_sigint() {
-    if !bpf_available() {
-        return;
-    }
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--json", "-t", &tid]);
     native_shmget(unique_key(12), 0, 0);
@@ -173,11 +151,7 @@ fn sigterm_stops_like_sigint() {
 }
 
 /// -p: only the given process; the test's own calls are left out.
-#[test]
 fn pid_filter_keeps_only_that_process() {
-    if !bpf_available() {
-        return;
-    }
     let key = unique_key(13);
     let key_arg = format!("{key}");
     let workload = Workload::spawn_waiting(&[
@@ -203,11 +177,7 @@ fn pid_filter_keeps_only_that_process() {
 }
 
 /// -x: only failed calls.
-#[test]
 fn failed_filter_keeps_only_failures() {
-    if !bpf_available() {
-        return;
-    }
     let mut segments = Segments::default();
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--json", "-t", &tid, "-x"]);
@@ -222,11 +192,7 @@ fn failed_filter_keeps_only_failures() {
 }
 
 /// -k: only the given key, in hex or decimal.
-#[test]
 fn key_filter_keeps_only_that_key() {
-    if !bpf_available() {
-        return;
-    }
     let tid = gettid().to_string();
     let wanted = unique_key(15);
     let other = unique_key(16);
@@ -247,13 +213,9 @@ fn key_filter_keeps_only_that_key() {
 }
 
 /// `shmget-trace --tsv | head -3`: when the reader goes, so do we, quietly.
-#[test]
 fn closed_stdout_ends_quietly() {
-    if !bpf_available() {
-        return;
-    }
     let tid = gettid().to_string();
-    let mut tracer = Tracer::start_keeping_stdout(&["--tsv", "-t", &tid]);
+    let mut tracer = Tracer::start_with(&["--tsv", "-t", &tid], Stdout::Pipe);
     let stdout = tracer.take_stdout();
     let key = unique_key(17);
     for _ in 0..2 {
@@ -283,90 +245,132 @@ fn closed_stdout_ends_quietly() {
     );
 }
 
-/// The attach modes this kernel lacks are refused with the reason; the
-/// tracepoint mode works everywhere this tool runs.
-#[test]
-fn attach_modes_say_why_they_cannot_work() {
-    if !bpf_available() {
-        return;
-    }
-    let tid = gettid().to_string();
-    let tracer = Tracer::start(&["--json", "-t", &tid, "--attach", "tracepoint"]);
-    native_shmget(unique_key(18), 0, 0);
-    ia32_shmget(unique_key(18), 0, 0);
-    let done = tracer.stop();
-    assert_eq!(done.json_events().len(), 2);
-    assert!(done
-        .stderr
-        .iter()
-        .any(|l| l == "shmget-trace: tracing (tracepoint): x86_64 shmget, ia32 shmget, ia32 ipc"));
+/// The explicit modes, cheapest for the host first: the order `auto`
+/// tries them in.
+const MODES_CHEAPEST_FIRST: [&str; 3] = ["fentry", "kprobe", "tracepoint"];
 
+/// Whether `shmget-trace --attach MODE` traces on this kernel: `Err(its
+/// one error line)` when it refuses.
+fn try_attach(mode: &str, tid: &str) -> Result<(), String> {
+    let mut child = Command::new(tracer_bin())
+        .args(["--json", "-t", tid, "--attach", mode, "--duration", "0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    std::io::copy(&mut stderr, &mut std::io::sink()).unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(90));
+    if first.starts_with("shmget-trace: tracing") {
+        assert!(status.success(), "{mode}: {status}");
+        return Ok(());
+    }
+    assert_eq!(status.code(), Some(1), "{mode}: {first}");
+    Err(first.trim_end().to_string())
+}
+
+/// Every mode either traces, and then reports a native and a 32-bit call
+/// field for field, or is refused with the reason in one line. The BTF
+/// tracepoint works on every kernel this tool supports; kprobe mode works
+/// exactly where the kernel has kprobes.
+fn attach_modes_trace_or_say_why() {
+    let tid = gettid().to_string();
     let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
-    for mode in ["kprobe", "fentry"] {
-        let mut child = Command::new(TRACER)
-            .args(["--json", "-t", &tid, "--attach", mode])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            Signal::SIGINT,
-        );
-        let status = wait_with_timeout(&mut child, Duration::from_secs(60));
-        if first.starts_with("shmget-trace: tracing") {
-            assert!(first.contains(&format!("({mode})")), "{first}");
-            assert!(mode != "kprobe" || kprobes, "kprobe mode without kprobes?");
-        } else {
-            assert_eq!(status.code(), Some(1), "{first}");
-            assert!(
-                first.starts_with(&format!("shmget-trace: --attach {mode} is not possible")),
-                "{first}"
-            );
-            if mode == "kprobe" && !kprobes {
-                assert!(first.contains("no kprobes"), "{first}");
+    for mode in MODES_CHEAPEST_FIRST {
+        match try_attach(mode, &tid) {
+            Ok(()) => {
+                assert!(mode != "kprobe" || kprobes, "kprobe mode without kprobes?");
+                let tracer = Tracer::start(&["--json", "-t", &tid, "--attach", mode]);
+                let x64 = expect::EntryPath::X64;
+                let ia32 = expect::EntryPath::Ia32Ipc;
+                let calls = [
+                    Call::shmget(x64, unique_key(18), 0, 0, "-"),
+                    Call::shmget(ia32, unique_key(19), 0, 0, "-"),
+                ];
+                let line = tracer.tracing_line();
+                assert!(line.contains(&format!("({mode})")), "{line}");
+                tracer.stop().assert_reports(&calls);
             }
-            if mode == "fentry" {
-                assert!(first.contains("fentry"), "{first}");
+            Err(line) => {
+                assert!(mode != "tracepoint", "tracepoint mode refused: {line}");
+                assert!(
+                    line.starts_with(&format!("shmget-trace: --attach {mode} is not possible")),
+                    "{line}"
+                );
+                if mode == "kprobe" {
+                    assert!(!kprobes, "kprobes exist, yet: {line}");
+                    assert!(line.contains("no kprobes"), "{line}");
+                }
+                if mode == "fentry" {
+                    assert!(line.contains("fentry"), "{line}");
+                }
             }
         }
     }
 }
 
-/// -u and -n: only calls by that user, only threads of that name.
-#[test]
-fn uid_and_name_filters() {
-    if !bpf_available() {
-        return;
+/// `auto` takes the cheapest mode that works on this kernel, whatever that
+/// is here, and `-v` says why each cheaper one was not used.
+fn auto_takes_the_cheapest_mode_that_works() {
+    let tid = gettid().to_string();
+    let works: Vec<&str> = MODES_CHEAPEST_FIRST
+        .into_iter()
+        .filter(|mode| try_attach(mode, &tid).is_ok())
+        .collect();
+    let expected = works.first().expect("tracepoint mode works everywhere");
+    let tracer = Tracer::start(&["--json", "-t", &tid, "--attach", "auto", "-v"]);
+    let line = tracer.tracing_line();
+    let stderr = tracer.stderr();
+    let done = tracer.stop();
+    assert!(
+        line.starts_with(&format!("shmget-trace: tracing ({expected})")),
+        "{line}"
+    );
+    for mode in MODES_CHEAPEST_FIRST
+        .iter()
+        .take_while(|mode| *mode != expected)
+    {
+        assert!(
+            stderr
+                .iter()
+                .any(|l| l.starts_with(&format!("shmget-trace: {mode}: not used: "))),
+            "-v does not say why {mode} was not used: {stderr:?}"
+        );
     }
+    assert!(done.json_events().is_empty());
+}
+
+/// A reader of stderr that goes away early (a closed terminal, `2>&1 |
+/// head -1`) is no reason to panic: the run ends as usual, exit 0.
+fn closed_stderr_is_no_panic() {
+    let mut child = Command::new(tracer_bin())
+        .args(["--tsv", "-t", &gettid().to_string(), "--duration", "0.3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("shmget-trace: tracing"), "{first}");
+    // The pipe is closed now; the summary at exit finds it so.
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    assert!(status.success(), "{status}");
+}
+
+/// -u and -n: only calls by that user, only threads of that name.
+fn uid_and_name_filters() {
     let key = unique_key(30);
     let by_uid = Tracer::start(&["--json", "-u", "65534", "-k", &key.to_string()]);
     let by_name = Tracer::start(&["--json", "-n", "shm-named", "-k", &key.to_string()]);
     let step = format!("native:{key}:0:0");
     // Three processes: root unnamed, root named, uid 65534 unnamed.
-    for prefix in [&[][..], &["--comm", "shm-named"][..]] {
-        let out = Command::new(WORKLOAD)
-            .args(prefix)
-            .arg(&step)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-    }
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            WORKLOAD,
-            &step,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    workload::run(&[&step]);
+    workload::run(&["--comm", "shm-named", &step]);
+    workload::run(&["--uid", "65534", &step]);
 
     let events = by_uid.stop().json_events();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -375,4 +379,50 @@ fn uid_and_name_filters() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["comm"], "shm-named");
     assert_eq!(events[0]["uid"], 0);
+}
+
+fn main() {
+    common::main(&[
+        plain(
+            "bad_options_give_one_clear_line",
+            bad_options_give_one_clear_line,
+        ),
+        plain("help_and_version_exit_zero", help_and_version_exit_zero),
+        plain(
+            "missing_capabilities_are_named",
+            missing_capabilities_are_named,
+        ),
+        bpf(
+            "count_ends_the_trace_by_itself",
+            count_ends_the_trace_by_itself,
+        ),
+        bpf(
+            "duration_ends_the_trace_by_itself",
+            duration_ends_the_trace_by_itself,
+        ),
+        bpf("sigterm_stops_like_sigint", sigterm_stops_like_sigint),
+        bpf(
+            "pid_filter_keeps_only_that_process",
+            pid_filter_keeps_only_that_process,
+        ),
+        bpf(
+            "failed_filter_keeps_only_failures",
+            failed_filter_keeps_only_failures,
+        ),
+        bpf(
+            "key_filter_keeps_only_that_key",
+            key_filter_keeps_only_that_key,
+        ),
+        bpf("closed_stdout_ends_quietly", closed_stdout_ends_quietly),
+        bpf(
+            "attach_modes_trace_or_say_why",
+            attach_modes_trace_or_say_why,
+        ),
+        bpf(
+            "auto_takes_the_cheapest_mode_that_works",
+            auto_takes_the_cheapest_mode_that_works,
+        ),
+        bpf("uid_and_name_filters", uid_and_name_filters),
+        bpf("closed_stderr_is_no_panic", closed_stderr_is_no_panic),
+    ])
 }

@@ -11,11 +11,7 @@ fn trace_this_thread(format: &str) -> Tracer {
     Tracer::start(&[format, "-t", &tid])
 }
 
-#[test]
 fn x86_64_shmget_calls_are_reported_field_for_field() {
-    if !bpf_available() {
-        return;
-    }
     let mut segments = Segments::default();
     let missing = unique_key(1);
     let exclusive = unique_key(2);
@@ -47,11 +43,7 @@ fn x86_64_shmget_calls_are_reported_field_for_field() {
     tracer.stop().assert_reports(&calls);
 }
 
-#[test]
 fn ia32_shmget_and_ipc_calls_are_reported_field_for_field() {
-    if !bpf_available() {
-        return;
-    }
     let mut segments = Segments::default();
     let missing = unique_key(3);
     let tracer = trace_this_thread("--json");
@@ -83,11 +75,7 @@ fn ia32_shmget_and_ipc_calls_are_reported_field_for_field() {
 
 /// A process chooses its own name: tabs, newlines and terminal escapes in
 /// it must not break a line or reach the terminal raw, in any format.
-#[test]
 fn hostile_comm_stays_on_one_line_in_every_format() {
-    if !bpf_available() {
-        return;
-    }
     let escaped = "a\\x09b\\x0ac\\x1b[31m\\\\";
     let tsv = trace_this_thread("--tsv");
     let json = trace_this_thread("--json");
@@ -131,11 +119,7 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 /// Events that do not fit in the ring buffer are counted in the kernel and
 /// reported, to the event: delivered + lost == calls. Each delivered event
 /// is whole: 160-byte records in a 4 KiB ring keep wrapping around its end.
-#[test]
 fn lost_events_are_counted_exactly() {
-    if !bpf_available() {
-        return;
-    }
     const CALLS: u64 = 100_000;
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--json", "-t", &tid, "--ringbuf-size", "4K"]);
@@ -163,34 +147,15 @@ fn lost_events_are_counted_exactly() {
     assert!(lost > 0, "a 4K ring buffer cannot hold a burst of {CALLS}");
 }
 
-/// A cgroup made for the test, removed when the test ends.
-struct TempCgroup(std::path::PathBuf);
-
-impl Drop for TempCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 /// A process moved into a cgroup of its own: `--cgroup` keeps only its
 /// calls (given either way a user would write the path), and its events
 /// name that cgroup by id and by path.
-#[test]
 fn cgroup_filter_and_path() {
-    if !bpf_available() {
-        return;
-    }
-    let Some(mount) = expect::cgroup2_mount() else {
-        panic!("no cgroup2 mount on a host that can load BPF");
-    };
-    let name = format!("shmget-trace-test-{}", std::process::id());
-    let cgroup = TempCgroup(std::path::Path::new(&mount).join(&name));
-    std::fs::create_dir(&cgroup.0).expect("create a cgroup");
+    let cgroup = TempCgroup::new(&format!("shmget-trace-test-{}", std::process::id()));
     let key = unique_key(20);
     let workload = Workload::spawn_waiting(&[&format!("native:{key}:0:0")]);
-    std::fs::write(cgroup.0.join("cgroup.procs"), workload.pid().to_string())
-        .expect("move the workload into the cgroup");
-    let relative = format!("/{name}");
+    cgroup.add(workload.pid());
+    let relative = cgroup.relative();
     let full = cgroup.0.display().to_string();
     let by_relative = Tracer::start(&["--json", "--cgroup", &relative]);
     let by_full = Tracer::start(&["--json", "--cgroup", &full]);
@@ -210,12 +175,55 @@ fn cgroup_filter_and_path() {
     }
 }
 
-#[test]
-fn unknown_cgroup_is_one_clear_line() {
-    if !bpf_available() {
-        return;
+/// Cgroups made a moment apart, as containers start: every call from each
+/// names its cgroup's path at once, and TSV and JSON say the same.
+fn new_cgroups_are_named_at_once_in_every_format() {
+    const CGROUPS: usize = 6;
+    const CALLS: usize = 3;
+    let key = unique_key(23);
+    let key_arg = key.to_string();
+    let tsv = Tracer::start(&["--tsv", "-k", &key_arg]);
+    let json = Tracer::start(&["--json", "-k", &key_arg]);
+    let step = format!("native:{key}:0:0");
+    let mut made = vec![];
+    for i in 0..CGROUPS {
+        let cgroup = TempCgroup::new(&format!("shmget-trace-new-{}-{i}", std::process::id()));
+        let workload = Workload::spawn_waiting(&[&step, &step, &step]);
+        let pid = workload.pid();
+        cgroup.add(pid);
+        workload.go();
+        made.push((pid, cgroup));
+        std::thread::sleep(std::time::Duration::from_millis(150));
     }
-    let out = std::process::Command::new(TRACER)
+    let (tsv, json) = (tsv.stop(), json.stop());
+    let events = json.json_events();
+    let rows: Vec<Vec<&str>> = tsv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(events.len(), CGROUPS * CALLS, "{events:?}");
+    assert_eq!(rows.len(), CGROUPS * CALLS, "{}", tsv.stdout);
+    let column = |name| expect::FIELDS.iter().position(|f| *f == name).unwrap();
+    for (event, row) in events.iter().zip(&rows) {
+        let (_, cgroup) = made
+            .iter()
+            .find(|(pid, _)| event["pid"] == *pid)
+            .unwrap_or_else(|| panic!("an event of no workload: {event}"));
+        assert_eq!(event["cgroup_path"], cgroup.relative(), "{event}");
+        assert_eq!(row[column("pid")], event["pid"].to_string());
+        assert_eq!(row[column("cgroup_path")], cgroup.relative(), "{row:?}");
+        assert_eq!(
+            row[column("cgroup")],
+            event["cgroup"].to_string(),
+            "{row:?}"
+        );
+    }
+}
+
+fn unknown_cgroup_is_one_clear_line() {
+    let out = std::process::Command::new(tracer_bin())
         .args(["--cgroup", "/no/such/cgroup"])
         .output()
         .unwrap();
@@ -231,27 +239,18 @@ fn unknown_cgroup_is_one_clear_line() {
 /// Whether a successful shmget created its segment or opened one, and
 /// whose: a segment that another uid created and this thread opens with
 /// IPC_CREAT (the squatting pattern) is flagged.
-#[test]
 fn created_opened_and_squatted_segments() {
-    if !bpf_available() {
-        return;
-    }
     let mut segments = Segments::default();
     let foreign = unique_key(21);
     let own = unique_key(22);
     // Another uid (nobody) creates a segment anyone may open, and leaves it.
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            WORKLOAD,
-            "--keep",
-        ])
-        .arg(format!("native:{foreign}:4096:0o1666"))
-        .output()
-        .expect("run shm-workload as nobody");
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("workload JSON");
+    let result = workload::run(&[
+        "--uid",
+        "65534",
+        "--keep",
+        &format!("native:{foreign}:4096:0o1666"),
+    ])
+    .remove(0);
     let creator = result["pid"].as_u64().unwrap();
     assert!(
         segments.track(result["ret"].as_i64().unwrap()) >= 0,
@@ -295,26 +294,27 @@ fn created_opened_and_squatted_segments() {
 /// `--events all`: a segment's whole life (shmget, shmat, shmdt, shmctl
 /// IPC_STAT, SHM_LOCK, IPC_RMID) through each entry path, every event
 /// checked; the default traces shmget alone.
-#[test]
 fn segment_life_by_every_entry_path() {
-    if !bpf_available() {
-        return;
-    }
     let all = Tracer::start(&["--json", "-t", &gettid().to_string(), "--events", "all"]);
     let default = trace_this_thread("--json");
     let wanted: Vec<serde_json::Value> = expect::EntryPath::ALL
         .into_iter()
         .flat_map(expect::segment_life)
         .collect();
+    let line = all.tracing_line();
     let done = all.stop();
-    done.assert_success();
-    assert!(
-        done.stderr.iter().any(|l| l
-            == "shmget-trace: tracing (tracepoint): x86_64 shmget/shmat/shmdt/shmctl, \
-                ia32 shmget/shmat/shmdt/shmctl, ia32 ipc"),
-        "{:?}",
-        done.stderr
+    let coverage = line.split_once("): ").map(|(_, c)| c);
+    assert_eq!(
+        coverage,
+        Some("x86_64 shmget/shmat/shmdt/shmctl, ia32 shmget/shmat/shmdt/shmctl, ia32 ipc"),
+        "{line}"
     );
+    if let Some(mode) = attach_mode().filter(|m| m != "auto") {
+        assert!(
+            line.starts_with(&format!("shmget-trace: tracing ({mode})")),
+            "{line}"
+        );
+    }
     let events = done.json_events();
     assert_eq!(events.len(), wanted.len(), "{events:#?}");
     for (event, want) in events.iter().zip(&wanted) {
@@ -324,4 +324,42 @@ fn segment_life_by_every_entry_path() {
     let shmget_only = default.stop().json_events();
     assert_eq!(shmget_only.len(), 3, "{shmget_only:?}");
     assert!(shmget_only.iter().all(|e| e["event"] == "shmget"));
+}
+
+fn main() {
+    common::main(&[
+        bpf(
+            "x86_64_shmget_calls_are_reported_field_for_field",
+            x86_64_shmget_calls_are_reported_field_for_field,
+        ),
+        bpf(
+            "ia32_shmget_and_ipc_calls_are_reported_field_for_field",
+            ia32_shmget_and_ipc_calls_are_reported_field_for_field,
+        ),
+        bpf(
+            "hostile_comm_stays_on_one_line_in_every_format",
+            hostile_comm_stays_on_one_line_in_every_format,
+        ),
+        bpf(
+            "lost_events_are_counted_exactly",
+            lost_events_are_counted_exactly,
+        ),
+        bpf("cgroup_filter_and_path", cgroup_filter_and_path),
+        bpf(
+            "unknown_cgroup_is_one_clear_line",
+            unknown_cgroup_is_one_clear_line,
+        ),
+        bpf(
+            "new_cgroups_are_named_at_once_in_every_format",
+            new_cgroups_are_named_at_once_in_every_format,
+        ),
+        bpf(
+            "created_opened_and_squatted_segments",
+            created_opened_and_squatted_segments,
+        ),
+        bpf(
+            "segment_life_by_every_entry_path",
+            segment_life_by_every_entry_path,
+        ),
+    ])
 }

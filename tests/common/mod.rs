@@ -1,7 +1,17 @@
-//! Running the real shmget-trace binary against the running kernel, as a
-//! user would, and reading back what it printed.
+//! The one test harness: runs the tests (libtest-mimic, so that a skip is
+//! visible as `ignored` with its reason), runs the real shmget-trace binary
+//! as a user would and reads back what it printed, and makes this very
+//! test binary the workload that tests move into cgroups or run as
+//! another uid. Shared by the integration tests and the benchmarks; the
+//! VM matrix runs the same test binaries inside each guest kernel.
+//!
+//! Environment:
+//!   SHMGET_TRACE_BIN          the tracer to run (default: this build's)
+//!   SHMGET_TRACE_ATTACH       an attach mode every tracer is started with
+//!   SHMGET_TRACE_REQUIRE_BPF  1: a test that needs BPF fails where it is
+//!                             unavailable, instead of being ignored
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 #[path = "../support/syscalls.rs"]
 pub mod syscalls;
@@ -9,47 +19,125 @@ pub mod syscalls;
 #[path = "../support/expect.rs"]
 pub mod expect;
 
-pub use expect::Call;
+pub mod workload;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+pub use expect::Call;
+pub use workload::Workload;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-pub const TRACER: &str = env!("CARGO_BIN_EXE_shmget-trace");
-pub const WORKLOAD: &str = env!("CARGO_BIN_EXE_shm-workload");
+/// Generous: loading BPF takes well under a second here, but seconds in a
+/// VM guest under emulation.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Generous: loading BPF takes well under a second, but CI machines vary.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The tracer under test.
+pub fn tracer_bin() -> String {
+    std::env::var("SHMGET_TRACE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_shmget-trace").into())
+}
 
-/// Whether this test can load BPF here. Where it cannot, the test is
-/// skipped with the reason printed, or fails with it when
-/// SHMGET_TRACE_REQUIRE_BPF=1 (as in CI).
-pub fn bpf_available() -> bool {
-    let reason = if !nix::unistd::geteuid().is_root() {
+/// The attach mode this run tests (SHMGET_TRACE_ATTACH), if one was chosen.
+pub fn attach_mode() -> Option<String> {
+    std::env::var("SHMGET_TRACE_ATTACH")
+        .ok()
+        .filter(|m| !m.is_empty())
+}
+
+/// What a test needs beyond the test binary.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    Nothing,
+    /// Loading BPF into the running kernel: root and BTF.
+    Bpf,
+}
+
+pub struct Test {
+    pub name: &'static str,
+    pub needs: Needs,
+    pub run: fn(),
+}
+
+/// A test that needs no BPF.
+pub const fn plain(name: &'static str, run: fn()) -> Test {
+    Test {
+        name,
+        needs: Needs::Nothing,
+        run,
+    }
+}
+
+/// A test that loads BPF.
+pub const fn bpf(name: &'static str, run: fn()) -> Test {
+    Test {
+        name,
+        needs: Needs::Bpf,
+        run,
+    }
+}
+
+/// Why BPF cannot be loaded here, if it cannot.
+pub fn bpf_unavailable() -> Option<&'static str> {
+    if !nix::unistd::geteuid().is_root() {
         Some("not running as root")
     } else if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
         Some("the kernel has no BTF")
     } else {
         None
-    };
-    match reason {
-        None => true,
-        Some(reason) if std::env::var("SHMGET_TRACE_REQUIRE_BPF").as_deref() == Ok("1") => {
-            panic!("BPF is required (SHMGET_TRACE_REQUIRE_BPF=1) but unavailable: {reason}")
-        }
-        Some(reason) => {
-            eprintln!("skipped: BPF unavailable: {reason}");
-            false
+    }
+}
+
+fn bpf_required() -> bool {
+    std::env::var("SHMGET_TRACE_REQUIRE_BPF").as_deref() == Ok("1")
+}
+
+/// The test binary's main: the workload when started as one, else the
+/// tests, each BPF test ignored with the reason printed where BPF is
+/// unavailable, or failing with it when SHMGET_TRACE_REQUIRE_BPF=1.
+pub fn main(tests: &[Test]) -> ! {
+    workload::run_if_asked();
+    let args = Arguments::from_args();
+    let unavailable = bpf_unavailable();
+    let bpf_tests = tests.iter().filter(|t| t.needs == Needs::Bpf).count();
+    if let Some(reason) = unavailable {
+        if bpf_required() {
+            eprintln!("BPF is required (SHMGET_TRACE_REQUIRE_BPF=1) but unavailable: {reason}");
+        } else if bpf_tests > 0 {
+            eprintln!("note: {bpf_tests} tests that load BPF are ignored: {reason}");
         }
     }
+    if let Some(mode) = attach_mode() {
+        eprintln!("note: every tracer runs with --attach {mode}");
+    }
+    let trials = tests
+        .iter()
+        .map(|test| {
+            let run = test.run;
+            match (test.needs, unavailable) {
+                (Needs::Bpf, Some(reason)) if bpf_required() => Trial::test(test.name, move || {
+                    Err(Failed::from(format!(
+                        "BPF is required (SHMGET_TRACE_REQUIRE_BPF=1) but unavailable: {reason}"
+                    )))
+                }),
+                (Needs::Bpf, Some(_)) => Trial::test(test.name, || Ok(())).with_ignored_flag(true),
+                _ => Trial::test(test.name, move || {
+                    run();
+                    Ok(())
+                }),
+            }
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
 }
 
 /// A key unique to this process and call site, so parallel tests and other
@@ -58,9 +146,20 @@ pub fn unique_key(salt: u32) -> i32 {
     (0x5700_0000 | ((std::process::id() & 0xffff) << 8) | (salt & 0xff)) as i32
 }
 
+/// Where a tracer's stdout goes.
+pub enum Stdout {
+    /// Collected by a thread, returned by [`Tracer::stop`].
+    Collect,
+    /// Left as a pipe for [`Tracer::take_stdout`].
+    Pipe,
+    /// Into a file, as users redirect it.
+    File(File),
+}
+
 /// A running tracer whose stderr is collected line by line.
 pub struct Tracer {
     child: Option<Child>,
+    args: Vec<String>,
     stderr_lines: Arc<Mutex<Vec<String>>>,
     stdout_reader: Option<thread::JoinHandle<Vec<u8>>>,
     raw_stdout: Option<std::process::ChildStdout>,
@@ -73,22 +172,27 @@ pub struct Finished {
 }
 
 impl Tracer {
-    /// Starts `shmget-trace ARGS` and waits for its `tracing` line.
-    /// Its stdout is collected by a thread, so that it never blocks.
+    /// Starts `shmget-trace ARGS` (with `--attach` of this run, unless the
+    /// arguments name one) and waits for its `tracing` line.
     pub fn start(args: &[&str]) -> Tracer {
-        Self::start_with(args, true)
+        Self::start_with(args, Stdout::Collect)
     }
 
-    /// Its stdout is left for [`Tracer::take_stdout`].
-    pub fn start_keeping_stdout(args: &[&str]) -> Tracer {
-        Self::start_with(args, false)
-    }
-
-    fn start_with(args: &[&str], collect_stdout: bool) -> Tracer {
-        let mut child = Command::new(TRACER)
-            .args(args)
+    pub fn start_with(args: &[&str], stdout: Stdout) -> Tracer {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if let Some(mode) = attach_mode() {
+            if !args.iter().any(|a| a == "--attach") {
+                args.extend(["--attach".into(), mode]);
+            }
+        }
+        let stdout_to = match &stdout {
+            Stdout::File(file) => Stdio::from(file.try_clone().expect("dup output file")),
+            _ => Stdio::piped(),
+        };
+        let mut child = Command::new(tracer_bin())
+            .args(&args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout_to)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn shmget-trace");
@@ -105,28 +209,28 @@ impl Tracer {
             }
         });
         let mut raw_stdout = child.stdout.take();
-        let stdout_reader = if collect_stdout {
-            raw_stdout.take().map(|mut out| {
+        let stdout_reader = match stdout {
+            Stdout::Collect => raw_stdout.take().map(|mut out| {
                 thread::spawn(move || {
                     let mut buf = Vec::new();
                     let _ = out.read_to_end(&mut buf);
                     buf
                 })
-            })
-        } else {
-            None
+            }),
+            _ => None,
         };
         let mut tracer = Tracer {
             child: Some(child),
+            args,
             stderr_lines,
             stdout_reader,
             raw_stdout,
         };
-        tracer.wait_started(started_rx, args);
+        tracer.wait_started(started_rx);
         tracer
     }
 
-    fn wait_started(&mut self, started: Receiver<()>, args: &[&str]) {
+    fn wait_started(&mut self, started: Receiver<()>) {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if started.recv_timeout(Duration::from_millis(50)).is_ok() {
@@ -135,12 +239,16 @@ impl Tracer {
             if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
                 thread::sleep(Duration::from_millis(100)); // let stderr drain
                 panic!(
-                    "shmget-trace {args:?} exited ({status}) before tracing; stderr:\n{}",
+                    "shmget-trace {:?} exited ({status}) before tracing; stderr:\n{}",
+                    self.args,
                     self.stderr().join("\n")
                 );
             }
         }
-        panic!("shmget-trace {args:?} did not start tracing within {START_TIMEOUT:?}");
+        panic!(
+            "shmget-trace {:?} did not start tracing within {START_TIMEOUT:?}",
+            self.args
+        );
     }
 
     pub fn pid(&self) -> u32 {
@@ -149,9 +257,7 @@ impl Tracer {
 
     /// The tracer's stdout, to read (and close) by hand.
     pub fn take_stdout(&mut self) -> std::process::ChildStdout {
-        self.raw_stdout
-            .take()
-            .expect("started with start_keeping_stdout")
+        self.raw_stdout.take().expect("started with Stdout::Pipe")
     }
 
     pub fn exited(&mut self) -> bool {
@@ -162,14 +268,26 @@ impl Tracer {
         self.stderr_lines.lock().unwrap().clone()
     }
 
-    /// SIGINT, as Ctrl-C would, then everything it printed.
+    /// The `tracing (MODE): coverage` line.
+    pub fn tracing_line(&self) -> String {
+        self.stderr()
+            .into_iter()
+            .find(|l| l.starts_with("shmget-trace: tracing"))
+            .expect("started tracers have printed it")
+    }
+
+    /// SIGINT, as Ctrl-C would; it must exit 0 with its summary last.
     pub fn stop(self) -> Finished {
         self.signal(Signal::SIGINT)
     }
 
+    /// Ends it with `signal`; it must exit 0 with its summary last.
     pub fn signal(self, signal: Signal) -> Finished {
         kill(Pid::from_raw(self.pid() as i32), signal).expect("signal tracer");
-        self.wait()
+        let done = self.wait();
+        done.assert_success();
+        done.summary();
+        done
     }
 
     /// Waits for the tracer to exit by itself (--count, --duration, EPIPE).
@@ -267,58 +385,6 @@ impl Finished {
     }
 }
 
-/// A shm-workload child that waits on stdin before making its calls, so a
-/// tracer can be started with its pid first.
-pub struct Workload {
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl Workload {
-    pub fn spawn_waiting(args: &[&str]) -> Workload {
-        let mut child = Command::new(WORKLOAD)
-            .arg("--wait")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn shm-workload");
-        let stdin = child.stdin.take();
-        Workload { child, stdin }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Lets it run; returns its result lines.
-    pub fn go(mut self) -> Vec<Value> {
-        let mut stdin = self.stdin.take().unwrap();
-        stdin.write_all(b"go\n").expect("write to workload");
-        drop(stdin);
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .expect("workload stdout");
-        let status = wait_with_timeout(&mut self.child, EXIT_TIMEOUT);
-        assert!(status.success(), "shm-workload failed: {status}");
-        out.lines()
-            .map(|l| serde_json::from_str(l).expect("workload JSON"))
-            .collect()
-    }
-}
-
-impl Drop for Workload {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Segments a test created; removed when the test ends, pass or fail.
 #[derive(Default)]
 pub struct Segments(Vec<i64>);
@@ -338,6 +404,37 @@ impl Drop for Segments {
         for id in self.0.drain(..) {
             syscalls::remove_segment(id);
         }
+    }
+}
+
+/// A cgroup made for a test, removed when the test ends (after the
+/// processes in it have gone: see [`Workload`]).
+pub struct TempCgroup(pub std::path::PathBuf);
+
+impl TempCgroup {
+    /// A new cgroup under the cgroup2 root.
+    pub fn new(name: &str) -> TempCgroup {
+        let mount = expect::cgroup2_mount().expect("a cgroup2 mount on a host that can load BPF");
+        let path = std::path::Path::new(&mount).join(name);
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempCgroup(path)
+    }
+
+    /// Its path from the cgroup2 root, as the tracer prints it.
+    pub fn relative(&self) -> String {
+        let mount = expect::cgroup2_mount().unwrap();
+        format!("/{}", self.0.strip_prefix(&mount).unwrap().display())
+    }
+
+    pub fn add(&self, pid: u32) {
+        std::fs::write(self.0.join("cgroup.procs"), pid.to_string())
+            .expect("move a process into the cgroup");
+    }
+}
+
+impl Drop for TempCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
     }
 }
 
