@@ -1,4 +1,4 @@
-//! Turning raw shmget values into text: flags, permission mode, errno names,
+//! Turning raw values into text: flags of shmget and shmat, shmctl commands,
 //! keys, timestamps and process names. Pure functions, shared by every
 //! output format so that all three say the same thing.
 

@@ -25,21 +25,34 @@ const BATCH: usize = 4096;
 const LOST_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static REPORT: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn request_stop(_signal: nix::libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
+extern "C" fn on_signal(signal: nix::libc::c_int) {
+    if signal == Signal::SIGUSR1 as nix::libc::c_int {
+        REPORT.store(true, Ordering::Relaxed);
+    } else {
+        STOP.store(true, Ordering::Relaxed);
+    }
 }
 
-/// SIGINT and SIGTERM end the loop. No SA_RESTART: the wait is interrupted.
+/// Ctrl-C, SIGTERM, a hang-up (a dropped ssh session) and SIGQUIT end the
+/// run as one: drain, flush, summary. SIGUSR1 asks for the counts so far,
+/// as `dd` gives them. No SA_RESTART: the wait is interrupted.
 fn install_signal_handlers() {
     let action = SigAction::new(
-        SigHandler::Handler(request_stop),
+        SigHandler::Handler(on_signal),
         SaFlags::empty(),
         SigSet::empty(),
     );
-    for signal in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe { sigaction(signal, &action) }.expect("SIGINT and SIGTERM accept handlers");
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+    ] {
+        // SAFETY: the handler only stores to atomics.
+        unsafe { sigaction(signal, &action) }.expect("these signals accept handlers");
     }
 }
 
@@ -51,6 +64,8 @@ struct Consumer {
     delivered: u64,
     limit: Option<u64>,
     write_error: Option<io::Error>,
+    /// Records taken from the ring buffer after a write failed.
+    not_written: u64,
     /// A record this build cannot decode: the BPF object and the program
     /// disagree, a bug to report rather than output to guess at.
     undecodable: Option<UnknownRaw>,
@@ -58,7 +73,12 @@ struct Consumer {
 
 impl Consumer {
     fn on_sample(&mut self, data: &[u8]) {
-        if self.finished() {
+        if self.undecodable.is_some() || self.limit.is_some_and(|n| self.delivered >= n) {
+            return;
+        }
+        // Traced, but there is nowhere to write it: counted, not lost.
+        if self.write_error.is_some() {
+            self.not_written += 1;
             return;
         }
         let record = match self.decoder.decode(data) {
@@ -78,6 +98,14 @@ impl Consumer {
         self.write_error.is_some()
             || self.undecodable.is_some()
             || self.limit.is_some_and(|n| self.delivered >= n)
+    }
+
+    fn flush(&mut self) {
+        if self.write_error.is_none() {
+            if let Err(e) = self.output.flush() {
+                self.write_error = Some(e);
+            }
+        }
     }
 }
 
@@ -110,7 +138,10 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         limit: cli.count,
         write_error: None,
         undecodable: None,
+        not_written: 0,
     };
+    // The header, at once: a reader that is gone already ends the run.
+    consumer.flush();
     let events = &tracer.skel.maps.events;
     let mut ring =
         RingReader::new(events.as_fd(), events.max_entries()).map_err(|e| Error::Bpf {
@@ -142,6 +173,18 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         if let Err(e) = consumer.output.flush_if_due() {
             consumer.write_error = Some(e);
         }
+        if REPORT.swap(false, Ordering::Relaxed) {
+            // Exact for every call made before the signal: take and write
+            // all that waits first.
+            while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {
+            }
+            consumer.flush();
+            crate::note!(
+                "{} events so far, {} lost",
+                consumer.output.written(),
+                tracer.lost()?
+            );
+        }
         if Instant::now() >= next_lost_check {
             next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
             let lost = tracer.lost()?;
@@ -157,14 +200,22 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
 
     // Stop producing, then take what the ring buffer still holds.
     tracer.detach();
-    while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {}
+    while ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {}
     let lost = tracer.lost()?;
-    if consumer.write_error.is_none() {
-        if let Err(e) = consumer.output.flush() {
-            consumer.write_error = Some(e);
+    consumer.flush();
+    // Only what reached the output counts as an event; what a failed
+    // write dropped is said, never counted.
+    let unwritten = consumer.output.unwritten() + consumer.not_written;
+    if unwritten > 0 {
+        if let Some(e) = consumer
+            .write_error
+            .as_ref()
+            .filter(|e| e.kind() != io::ErrorKind::BrokenPipe)
+        {
+            crate::note!("{unwritten} events not written: {e}");
         }
     }
-    crate::note!("{} events, {} lost", consumer.delivered, lost);
+    crate::note!("{} events, {} lost", consumer.output.written(), lost);
     if let Some(unknown) = consumer.undecodable {
         return Err(Error::Undecodable(unknown));
     }

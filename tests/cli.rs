@@ -150,6 +150,136 @@ fn sigterm_stops_like_sigint() {
     assert_eq!(done.summary(), (1, 0));
 }
 
+/// A dropped ssh session (SIGHUP) and SIGQUIT end the run as Ctrl-C does:
+/// every event written, the summary last, exit 0. SIGUSR1 prints the
+/// counts so far and tracing goes on.
+fn hangup_quit_and_usr1() {
+    let tid = gettid().to_string();
+    for (i, signal) in [Signal::SIGHUP, Signal::SIGQUIT].into_iter().enumerate() {
+        let tracer = Tracer::start(&["--json", "-t", &tid]);
+        native_shmget(unique_key(40 + i as u32), 0, 0);
+        let done = tracer.signal(signal);
+        assert_eq!(done.json_events().len(), 1, "{signal}");
+        assert_eq!(done.summary(), (1, 0), "{signal}");
+    }
+    let tracer = Tracer::start(&["--json", "-t", &tid]);
+    let key = unique_key(42);
+    native_shmget(key, 0, 0);
+    native_shmget(key, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut counts = None;
+    while counts.is_none() && Instant::now() < deadline {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(tracer.pid() as i32),
+            Signal::SIGUSR1,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        counts = tracer
+            .stderr()
+            .into_iter()
+            .find(|l| l.ends_with(" lost") && l.contains(" events so far, "));
+    }
+    assert_eq!(
+        counts.as_deref(),
+        Some("shmget-trace: 2 events so far, 0 lost"),
+        "{:?}",
+        tracer.stderr()
+    );
+    native_shmget(key, 0, 0);
+    let done = tracer.stop();
+    assert_eq!(done.json_events().len(), 3);
+    assert_eq!(done.summary(), (3, 0));
+}
+
+/// When the output fills up (here a file-size limit), the summary counts
+/// only the events written out whole, and says how many were not. The
+/// calls fit in one output block and are made before its first flush, so
+/// every one of them is accounted for.
+fn full_output_counts_only_what_was_written() {
+    use std::os::unix::process::CommandExt;
+    const CALLS: u64 = 300;
+    let dir = std::env::temp_dir().join(format!("shmget-trace-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("out.tsv");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut command = Command::new(tracer_bin());
+    command
+        .args(["--tsv", "-t", &gettid().to_string()])
+        .stdout(file)
+        .stderr(Stdio::piped());
+    if let Some(mode) = attach_mode() {
+        command.args(["--attach", &mode]);
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // Writes past 20000 bytes fail with EFBIG instead of killing.
+            nix::libc::signal(nix::libc::SIGXFSZ, nix::libc::SIG_IGN);
+            let limit = nix::libc::rlimit {
+                rlim_cur: 20_000,
+                rlim_max: 20_000,
+            };
+            nix::libc::setrlimit(nix::libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.starts_with("shmget-trace: tracing"), "{first}");
+    let key = unique_key(43);
+    for _ in 0..CALLS {
+        native_shmget(key, 0, 0);
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    let output = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let whole_lines = output.iter().filter(|&&b| b == b'\n').count() as u64 - 1; // header
+    let lines: Vec<&str> = rest.lines().collect();
+    let summary = lines
+        .iter()
+        .find(|l| l.ends_with(" lost"))
+        .unwrap_or_else(|| panic!("no summary: {lines:?}"));
+    let (events, lost) = summary
+        .trim_start_matches("shmget-trace: ")
+        .trim_end_matches(" lost")
+        .split_once(" events, ")
+        .map(|(e, l)| (e.parse::<u64>().unwrap(), l.parse::<u64>().unwrap()))
+        .unwrap();
+    let unwritten: u64 = lines
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("shmget-trace: ")?
+                .split_once(" events not written: ")
+        })
+        .map(|(n, why)| {
+            assert!(why.contains("too large"), "{why}");
+            n.parse().unwrap()
+        })
+        .unwrap_or_else(|| panic!("no word of the events not written: {lines:?}"));
+    assert_eq!(events, whole_lines, "{lines:?}");
+    assert_eq!(events + unwritten + lost, CALLS, "{lines:?}");
+    assert!(unwritten > 0);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a full output is an error: {lines:?}"
+    );
+    assert!(
+        lines.last().unwrap().contains("cannot write output"),
+        "{lines:?}"
+    );
+}
+
 /// -p: only the given process; the test's own calls are left out.
 fn pid_filter_keeps_only_that_process() {
     let key = unique_key(13);
@@ -342,6 +472,23 @@ fn auto_takes_the_cheapest_mode_that_works() {
     assert!(done.json_events().is_empty());
 }
 
+/// `shmget-trace --tsv | true`: a reader gone before the first line is a
+/// quiet end too, exit 0 with the summary.
+fn reader_gone_before_the_header_is_quiet() {
+    let mut tracer = Tracer::start_with(&["--tsv", "-t", &gettid().to_string()], Stdout::Pipe);
+    drop(tracer.take_stdout());
+    // The header went out before the tracing line; the next flush fails.
+    native_shmget(unique_key(44), 0, 0);
+    let done = tracer.wait();
+    done.assert_success();
+    assert_eq!(done.summary(), (0, 0));
+    assert!(
+        done.stderr.iter().all(|l| !l.contains("Broken pipe")),
+        "{:?}",
+        done.stderr
+    );
+}
+
 /// A reader of stderr that goes away early (a closed terminal, `2>&1 |
 /// head -1`) is no reason to panic: the run ends as usual, exit 0.
 fn closed_stderr_is_no_panic() {
@@ -424,5 +571,14 @@ fn main() {
         ),
         bpf("uid_and_name_filters", uid_and_name_filters),
         bpf("closed_stderr_is_no_panic", closed_stderr_is_no_panic),
+        bpf("hangup_quit_and_usr1", hangup_quit_and_usr1),
+        bpf(
+            "reader_gone_before_the_header_is_quiet",
+            reader_gone_before_the_header_is_quiet,
+        ),
+        bpf(
+            "full_output_counts_only_what_was_written",
+            full_output_counts_only_what_was_written,
+        ),
     ])
 }

@@ -31,6 +31,11 @@ pub struct Output {
     /// into it.
     pending: Vec<u8>,
     tsv: tsv::TsvWriter,
+    /// Records in `pending`, and records written out or dropped by a
+    /// failed write.
+    pending_records: u64,
+    written: u64,
+    unwritten: u64,
     /// A terminal sees each event at once; anything else gets blocks.
     interactive: bool,
     last_flush: Instant,
@@ -38,7 +43,7 @@ pub struct Output {
 
 impl Output {
     /// Writes to a duplicate of stdout's descriptor, bypassing std's own
-    /// line buffering of `Stdout`.
+    /// line buffering of `Stdout`. The header waits for the first flush.
     pub fn stdout(format: Format) -> io::Result<Output> {
         let fd = io::stdout().as_fd().try_clone_to_owned()?;
         let mut output = Output {
@@ -46,6 +51,9 @@ impl Output {
             file: File::from(fd),
             pending: Vec::with_capacity(BUFFER_SIZE + 4096),
             tsv: tsv::TsvWriter::default(),
+            pending_records: 0,
+            written: 0,
+            unwritten: 0,
             interactive: stdout_is_terminal(),
             last_flush: Instant::now(),
         };
@@ -54,7 +62,6 @@ impl Output {
             Format::Tsv => tsv::write_header(&mut output.pending),
             Format::Json => {}
         }
-        output.flush()?;
         Ok(output)
     }
 
@@ -64,6 +71,7 @@ impl Output {
             Format::Table => table::write_record(&mut self.pending, record),
             Format::Json => json::write_record(&mut self.pending, record)?,
         }
+        self.pending_records += 1;
         if self.interactive || self.pending.len() >= BUFFER_SIZE {
             self.flush()?;
         }
@@ -78,11 +86,43 @@ impl Output {
         Ok(())
     }
 
+    /// Writes out what waits. On failure, the records whose lines were
+    /// written whole count as written, the rest as unwritten.
     pub fn flush(&mut self) -> io::Result<()> {
         self.last_flush = Instant::now();
-        let result = self.file.write_all(&self.pending);
+        let mut done = 0;
+        let result = loop {
+            match self.file.write(&self.pending[done..]) {
+                Ok(0) if done < self.pending.len() => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) if done + n < self.pending.len() => done += n,
+                Ok(_) => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(()) => self.written += self.pending_records,
+            Err(_) => {
+                // Records end with a newline; a header line is no record.
+                let lines = self.pending[..done].iter().filter(|&&b| b == b'\n').count() as u64;
+                let whole = lines.min(self.pending_records);
+                self.written += whole;
+                self.unwritten += self.pending_records - whole;
+            }
+        }
         self.pending.clear();
+        self.pending_records = 0;
         result
+    }
+
+    /// Records written out whole.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Records formatted but dropped by a failed write, or still waiting.
+    pub fn unwritten(&self) -> u64 {
+        self.unwritten + self.pending_records
     }
 }
 
