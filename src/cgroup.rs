@@ -2,67 +2,148 @@
 //! paths into the container or systemd unit they belong to.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 
 use crate::decode;
-
-/// Where file handles cannot open cgroups (no CAP_DAC_READ_SEARCH), the
-/// tree is walked again for an unknown id at most this often, so that a
-/// flood of calls from short-lived cgroups cannot turn into a flood of
-/// directory walks.
-const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// include/linux/exportfs.h: a kernfs node's file handle is its 64-bit id,
 /// which is the cgroup id the BPF side reads (`kn->id`).
 const FILEID_KERNFS: i32 = 0xfe;
 
+/// Cgroups remembered at most; past this the memory is started afresh
+/// (paths are found again on demand), so that a host where containers come
+/// and go cannot grow the tracer without bound.
+const MAX_REMEMBERED: usize = 16_384;
+
 /// A cgroup as the output shows it, its text escaped like comm.
 pub struct Cgroup {
-    /// Relative to the cgroup2 root: `/system.slice/nginx.service`.
+    /// From the cgroup2 root: `/system.slice/nginx.service`.
     pub path: String,
-    /// See [`container_of`].
+    /// See [`container_of`]; a name found inside a subtree that a user
+    /// owns (delegated to them: rootless containers, user units, or a
+    /// name that user chose to look like another) says whose:
+    /// `docker:4f3c2b1a0e9d (uid 1000)`.
     pub container: Option<String>,
 }
 
-impl Cgroup {
-    fn new(relative: &Path) -> Cgroup {
-        let raw = relative.as_os_str().as_bytes();
-        let mut path = Vec::with_capacity(raw.len() + 1);
-        if !raw.starts_with(b"/") {
-            path.push(b'/');
+/// Where cgroup2 is mounted, and which cgroup the mount shows at its top:
+/// `/` unless a subtree was mounted.
+pub struct Cgroup2Mount {
+    pub point: PathBuf,
+    pub root: PathBuf,
+}
+
+impl Cgroup2Mount {
+    /// The one this process sees (`/sys/fs/cgroup`, or
+    /// `/sys/fs/cgroup/unified` on hybrid hosts).
+    pub fn find() -> Option<Cgroup2Mount> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        mountinfo.lines().find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if !right.starts_with("cgroup2 ") {
+                return None;
+            }
+            let mut fields = left.split(' ').skip(3);
+            let root = unescape_mountinfo(fields.next()?);
+            let point = unescape_mountinfo(fields.next()?);
+            Some(Cgroup2Mount { point, root })
+        })
+    }
+
+    /// The cgroup of a directory under the mount point, from the cgroup2
+    /// root, escaped for output.
+    fn cgroup(&self, dir: &Path) -> Option<Cgroup> {
+        let below = dir.strip_prefix(&self.point).ok()?;
+        let path = self.root.join(below);
+        let mut text = Vec::with_capacity(path.as_os_str().len());
+        decode::write_escaped(&mut text, path.as_os_str().as_bytes());
+        let text = String::from_utf8(text).unwrap_or_default();
+        let container = find_container(&text).map(|(name, depth)| {
+            match self
+                .delegated(below)
+                .filter(|(at, _)| depth >= self.depth() + at)
+            {
+                Some((_, uid)) => format!("{name} (uid {uid})"),
+                None => name,
+            }
+        });
+        Some(Cgroup {
+            path: text,
+            container,
+        })
+    }
+
+    /// Components of `root` (a subtree mount's cgroup names come first).
+    fn depth(&self) -> usize {
+        self.root.components().count().saturating_sub(1)
+    }
+
+    /// The first directory on the way to `below` that a user other than
+    /// root owns: its index among `below`'s components, and its owner.
+    fn delegated(&self, below: &Path) -> Option<(usize, u32)> {
+        let mut dir = self.point.clone();
+        for (i, component) in below.components().enumerate() {
+            dir.push(component);
+            let uid = fs::metadata(&dir).ok()?.uid();
+            if uid != 0 {
+                return Some((i, uid));
+            }
         }
-        decode::write_escaped(&mut path, raw);
-        let path = String::from_utf8(path).unwrap_or_default();
-        Cgroup {
-            container: container_of(&path),
-            path,
+        None
+    }
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal {
+            Some(digits) if bytes[i] == b'\\' => {
+                out.push(
+                    digits
+                        .iter()
+                        .fold(0u8, |n, d| n.wrapping_mul(8) + (d - b'0')),
+                );
+                i += 4;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
         }
     }
+    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 /// Maps cgroup ids (the inode numbers of cgroup2 directories) to paths.
 /// A new id is resolved when first seen, by opening the cgroup through its
-/// id as a file handle, so a cgroup made a moment ago is named at once. The
-/// answer is remembered, so a path is still known after its cgroup is
-/// gone, as long as it was seen while the cgroup existed.
+/// id as a file handle, so a cgroup made a moment ago is named at once; no
+/// event ever waits for a walk of the tree. The answer is remembered
+/// (boundedly), so a path is still known after its cgroup is gone, as long
+/// as it was seen while the cgroup existed.
 pub struct CgroupPaths {
-    /// The cgroup2 mount, and its root directory open for file handles.
-    mount: Option<(PathBuf, File)>,
+    /// The cgroup2 mount, and its top directory open for file handles.
+    mount: Option<(Cgroup2Mount, File)>,
     /// `None`: the cgroup was gone before it was seen. An id's entry, once
     /// `Some`, never changes (records rely on it: see `record`).
     cgroups: HashMap<u64, Option<Cgroup>, BuildHasherDefault<InodeHasher>>,
-    /// Set when file handles do not work here: then the tree is scanned.
-    last_scan: Option<Instant>,
-    handles_work: bool,
+    /// Why paths cannot be had, once that is known.
+    unavailable: Option<String>,
 }
 
 impl Default for CgroupPaths {
@@ -73,33 +154,51 @@ impl Default for CgroupPaths {
 
 impl CgroupPaths {
     pub fn new() -> CgroupPaths {
-        let mount = cgroup2_mount().and_then(|path| {
-            let root = File::open(&path).ok()?;
-            Some((path, root))
+        let mount = Cgroup2Mount::find().and_then(|mount| {
+            let top = File::open(&mount.point).ok()?;
+            Some((mount, top))
         });
+        let unavailable = mount
+            .is_none()
+            .then(|| "no cgroup2 file system is mounted".to_string());
         CgroupPaths {
             mount,
             cgroups: HashMap::default(),
-            last_scan: None,
-            handles_work: true,
+            unavailable,
         }
+    }
+
+    /// Why no cgroup path can be shown here, if none can.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
+    }
+
+    /// How many cgroups are remembered.
+    pub fn remembered(&self) -> usize {
+        self.cgroups.len()
     }
 
     /// The cgroup of an id; `None` for one that was gone before it was seen.
     pub fn get(&mut self, id: u64) -> Option<&Cgroup> {
+        if self.unavailable.is_some() {
+            return None;
+        }
         if !self.cgroups.contains_key(&id) {
             match self.open_by_id(id) {
                 Ok(cgroup) => {
+                    if self.cgroups.len() >= MAX_REMEMBERED {
+                        self.cgroups.clear();
+                    }
                     self.cgroups.insert(id, cgroup);
                 }
-                Err(_) => {
-                    self.handles_work = false;
-                    if self
-                        .last_scan
-                        .is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL)
-                    {
-                        self.scan();
-                    }
+                Err(errno) => {
+                    let why = format!(
+                        "cgroup paths cannot be read: opening a cgroup by its id failed ({errno}{})",
+                        if errno == Errno::EPERM { "; it needs CAP_DAC_READ_SEARCH" } else { "" }
+                    );
+                    crate::note!("{why}");
+                    self.unavailable = Some(why);
+                    return None;
                 }
             }
         }
@@ -109,12 +208,9 @@ impl CgroupPaths {
     /// `Ok(None)` for an id whose cgroup is gone; `Err` where file handles
     /// cannot be used at all.
     fn open_by_id(&self, id: u64) -> Result<Option<Cgroup>, Errno> {
-        let Some((mount, root)) = &self.mount else {
+        let Some((mount, top)) = &self.mount else {
             return Ok(None);
         };
-        if !self.handles_work {
-            return Err(Errno::ENOTSUP);
-        }
         #[repr(C)]
         struct KernfsHandle {
             handle_bytes: u32,
@@ -130,7 +226,7 @@ impl CgroupPaths {
         // kernel reads no further than handle_bytes.
         let fd = unsafe {
             libc::open_by_handle_at(
-                root.as_raw_fd(),
+                top.as_raw_fd(),
                 (&mut handle as *mut KernfsHandle).cast(),
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
@@ -146,54 +242,38 @@ impl CgroupPaths {
         let dir = unsafe { OwnedFd::from_raw_fd(fd) };
         let path = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
             .map_err(|_| Errno::EBADF)?;
-        Ok(path.strip_prefix(mount).ok().map(Cgroup::new))
-    }
-
-    fn scan(&mut self) {
-        self.last_scan = Some(Instant::now());
-        let Some((mount, _)) = &self.mount else {
-            return;
-        };
-        let mut stack = vec![mount.clone()];
-        while let Some(dir) = stack.pop() {
-            let Ok(meta) = fs::metadata(&dir) else {
-                continue;
-            };
-            let relative = dir.strip_prefix(mount).unwrap_or(Path::new(""));
-            self.cgroups
-                .entry(meta.ino())
-                .or_insert_with(|| Some(Cgroup::new(relative)));
-            let Ok(entries) = fs::read_dir(&dir) else {
-                continue;
-            };
-            stack.extend(
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
+        // A cgroup above a subtree mount has no path in it.
+        Ok(mount.cgroup(&path))
     }
 }
 
 /// The directory of a cgroup given as the user would: a path under the
-/// cgroup2 mount (`/sys/fs/cgroup/system.slice`), or one relative to its
-/// root (`/system.slice`, as /proc/PID/cgroup shows it).
+/// cgroup2 mount (`/sys/fs/cgroup/system.slice`), or one from the cgroup2
+/// root (`/system.slice`, as /proc/PID/cgroup shows it). Errors name the
+/// path escaped, and say where cgroup2 is when the path is elsewhere.
 pub fn cgroup_dir(path: &str) -> Result<PathBuf, String> {
-    let mount = cgroup2_mount().ok_or("no cgroup2 file system is mounted")?;
+    let mut shown = Vec::new();
+    decode::write_escaped(&mut shown, path.as_bytes());
+    let shown = String::from_utf8(shown).unwrap_or_default();
+    if path.is_empty() {
+        return Err("an empty path names no cgroup (leave --cgroup out for the whole host)".into());
+    }
+    let mount = Cgroup2Mount::find().ok_or("no cgroup2 file system is mounted")?;
     let given = Path::new(path);
-    let dir = if given.starts_with(&mount) {
+    let dir = if given.starts_with(&mount.point) {
         given.to_path_buf()
+    } else if let Ok(below) = given.strip_prefix(&mount.root) {
+        mount.point.join(below)
     } else {
-        mount.join(path.trim_start_matches('/'))
+        mount.point.join(path.trim_start_matches('/'))
     };
-    if dir.join("cgroup.procs").exists() {
-        Ok(dir)
-    } else {
-        Err(format!(
-            "{path} is not a cgroup (no {})",
-            dir.join("cgroup.procs").display()
-        ))
+    let where_ = format!("cgroup2 is mounted at {}", mount.point.display());
+    match statfs(&dir).map(|fs| fs.filesystem_type()) {
+        Ok(kind) if kind == CGROUP2_SUPER_MAGIC => Ok(dir),
+        _ if statfs(given).is_ok_and(|fs| fs.filesystem_type() == CGROUP_SUPER_MAGIC) => Err(
+            format!("{shown} is a cgroup v1 directory; only cgroup2 can filter ({where_})"),
+        ),
+        _ => Err(format!("{shown} is not a cgroup ({where_})")),
     }
 }
 
@@ -218,23 +298,16 @@ impl Hasher for InodeHasher {
     }
 }
 
-/// Where cgroup2 is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified`
-/// on hybrid hosts).
-fn cgroup2_mount() -> Option<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        if !right.starts_with("cgroup2 ") {
-            return None;
-        }
-        left.split(' ').nth(4).map(PathBuf::from)
-    })
-}
-
 /// The container or service a cgroup path belongs to: `docker:<id>`,
 /// `containerd:<id>`, `crio:<id>`, `podman:<id>` (ids cut to 12 characters,
 /// as the runtimes print them), or the systemd unit (`nginx.service`).
 pub fn container_of(path: &str) -> Option<String> {
+    find_container(path).map(|(name, _)| name)
+}
+
+/// The container or unit, and the index of the path component that names
+/// it.
+fn find_container(path: &str) -> Option<(String, usize)> {
     const RUNTIMES: [(&str, &str); 5] = [
         ("docker-", "docker"),
         ("cri-containerd-", "containerd"),
@@ -255,15 +328,19 @@ pub fn container_of(path: &str) -> Option<String> {
                 name.strip_prefix(prefix)
             };
             if let Some(id) = id.filter(|id| is_container_id(id)) {
-                return Some(format!("{runtime}:{}", &id[..12]));
+                let at = if prefix == "docker" { i + 1 } else { i };
+                return Some((format!("{runtime}:{}", &id[..12]), at));
             }
         }
     }
     components
         .iter()
+        .enumerate()
         .rev()
-        .find(|c| c.ends_with(".service") || (c.ends_with(".scope") && !c.starts_with("session-")))
-        .map(|unit| unit.to_string())
+        .find(|(_, c)| {
+            c.ends_with(".service") || (c.ends_with(".scope") && !c.starts_with("session-"))
+        })
+        .map(|(i, unit)| (unit.to_string(), i))
 }
 
 fn is_container_id(id: &str) -> bool {
@@ -319,29 +396,33 @@ mod tests {
     }
 
     #[test]
-    fn own_cgroup_resolves() {
-        let mut paths = CgroupPaths::new();
-        let Some(mount) = paths.mount.as_ref().map(|(path, _)| path.clone()) else {
-            eprintln!("skipped: no cgroup2 mount");
-            return;
-        };
-        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-        let own = own
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .unwrap()
-            .to_string();
-        let id = fs::metadata(format!("{}{own}", mount.display()))
-            .unwrap()
-            .ino();
-        assert_eq!(paths.get(id).map(|c| c.path.as_str()), Some(own.as_str()));
-        assert!(paths.get(u64::MAX).is_none());
+    fn mountinfo_escapes() {
         assert_eq!(
-            cgroup_dir(&own),
-            Ok(PathBuf::from(format!("{}{own}", mount.display())))
+            unescape_mountinfo("/sys/fs/cgroup"),
+            PathBuf::from("/sys/fs/cgroup")
         );
-        assert!(cgroup_dir("/no/such/cgroup")
-            .unwrap_err()
-            .contains("is not a cgroup"));
+        assert_eq!(
+            unescape_mountinfo("/a\\040b\\011c\\134"),
+            PathBuf::from("/a b\tc\\")
+        );
+        assert_eq!(unescape_mountinfo("/x\\04"), PathBuf::from("/x\\04"));
+    }
+
+    #[test]
+    fn where_a_container_is_named() {
+        assert_eq!(
+            find_container(&format!(
+                "/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope"
+            )),
+            Some(("docker:4f3c2b1a0e9d".into(), 4))
+        );
+        assert_eq!(
+            find_container(&format!("/docker/{ID}/inner")),
+            Some(("docker:4f3c2b1a0e9d".into(), 1))
+        );
+        assert_eq!(
+            find_container("/system.slice/sshd.service"),
+            Some(("sshd.service".into(), 1))
+        );
     }
 }

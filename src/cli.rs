@@ -9,7 +9,10 @@ use crate::error::Error;
 
 /// Kernel allows ring buffers of a power-of-two number of pages.
 const PAGE_SIZE: u64 = 4096;
-const MAX_RINGBUF_SIZE: u64 = 1 << 30;
+/// The ring buffer is kernel memory, mapped twice into the tracer; past
+/// this it costs gigabytes and seconds to start for no use: the default
+/// holds 200,000 events.
+const MAX_RINGBUF_SIZE: u64 = 256 << 20;
 /// Kernel comm is 16 bytes with the terminating NUL.
 const MAX_COMM_LEN: usize = 15;
 
@@ -79,7 +82,7 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "MODE", default_value_t = AttachMode::Auto)]
     pub attach: AttachMode,
 
-    /// Ring buffer size: a power of two from 4K to 1G, as bytes or with K, M or G
+    /// Ring buffer size: a power of two from 4K to 256M, as bytes or with K, M or G
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_ringbuf_size)]
     pub ringbuf_size: u32,
 
@@ -130,7 +133,7 @@ impl Cli {
                 let _ = err.print();
                 std::process::exit(0);
             }
-            Error::Usage(first_line_of_clap_error(&err.render().to_string()))
+            Error::Usage(usage_error(std::env::args_os()))
         })
     }
 
@@ -142,6 +145,23 @@ impl Cli {
         } else {
             Format::Table
         }
+    }
+}
+
+/// What is wrong with arguments clap refused, in one line. clap quotes
+/// the offending argument, which may hold newlines or terminal escapes:
+/// the arguments are escaped like any text from outside and parsed again
+/// for the message (they fail the same way).
+fn usage_error(args: impl IntoIterator<Item = std::ffi::OsString>) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let escaped = args.into_iter().map(|arg| {
+        let mut text = Vec::new();
+        crate::decode::write_escaped(&mut text, arg.as_bytes());
+        String::from_utf8(text).unwrap_or_default()
+    });
+    match Cli::try_parse_from(escaped) {
+        Err(err) => first_line_of_clap_error(&err.render().to_string()),
+        Ok(_) => "invalid arguments".into(),
     }
 }
 
@@ -218,7 +238,7 @@ pub fn parse_ringbuf_size(s: &str) -> Result<u32, String> {
         .ok_or_else(|| "must be a size such as 16M, 256K or 65536".to_string())?;
     if !bytes.is_power_of_two() || !(PAGE_SIZE..=MAX_RINGBUF_SIZE).contains(&bytes) {
         return Err(format!(
-            "{bytes} bytes: the kernel needs a power of two from 4K to 1G (e.g. 256K, 16M)"
+            "{bytes} bytes: a power of two from 4K to 256M, such as 256K or 16M"
         ));
     }
     Ok(bytes as u32)
@@ -233,7 +253,8 @@ mod tests {
         assert_eq!(parse_ringbuf_size("16M"), Ok(16 << 20));
         assert_eq!(parse_ringbuf_size("256k"), Ok(256 << 10));
         assert_eq!(parse_ringbuf_size("4096"), Ok(4096));
-        assert_eq!(parse_ringbuf_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_ringbuf_size("256M"), Ok(256 << 20));
+        assert!(parse_ringbuf_size("1G").unwrap_err().contains("to 256M"));
         assert!(parse_ringbuf_size("3000")
             .unwrap_err()
             .contains("power of two"));
@@ -269,6 +290,13 @@ mod tests {
             line.starts_with("invalid value 'abc' for '--pid <PID>'"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_hostile_argument_is_escaped_in_the_error() {
+        let line = usage_error(["shmget-trace", "--pid", "1\x1b[2J\n"].map(Into::into));
+        assert!(line.contains("'1\\x1b[2J"), "{line}");
+        assert!(!line.contains('\x1b'), "{line}");
     }
 
     #[test]

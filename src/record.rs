@@ -206,6 +206,11 @@ impl Decoder {
         }
     }
 
+    /// Why no cgroup path can be shown here, if none can.
+    pub fn cgroups_unavailable(&self) -> Option<&str> {
+        self.cgroups.unavailable()
+    }
+
     /// Decodes one ring-buffer record: the bytes of a raw event.
     pub fn decode(&mut self, data: &[u8]) -> Result<Record<'_>, UnknownRaw> {
         let raw = event::raw_event(data)?;

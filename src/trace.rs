@@ -140,6 +140,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         undecodable: None,
         not_written: 0,
     };
+    if let Some(why) = consumer.decoder.cgroups_unavailable() {
+        crate::note!("{why}: no cgroup paths or containers are shown");
+    }
     // The header, at once: a reader that is gone already ends the run.
     consumer.flush();
     let events = &tracer.skel.maps.events;
