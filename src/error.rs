@@ -41,6 +41,9 @@ pub enum Error {
     #[error("{0}: this binary and its BPF program disagree (a bug; please report it)")]
     Undecodable(UnknownRaw),
 
+    #[error("dropping the capabilities not needed after attaching failed: {0}")]
+    DropPrivileges(io::Error),
+
     #[error("cannot write output: {0}")]
     Output(io::Error),
 }

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod event;
 pub mod output;
+pub mod privileges;
 pub mod record;
 pub mod ringbuf;
 pub mod segment;

@@ -16,6 +16,7 @@ use crate::cli::Cli;
 use crate::domain::UnknownRaw;
 use crate::error::Error;
 use crate::output::{self, Output, FLUSH_INTERVAL};
+use crate::privileges;
 use crate::record::Decoder;
 use crate::ringbuf::RingReader;
 
@@ -129,7 +130,6 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     };
     let mut tracer = attach::start(cli, wakeup_bytes)?;
     let output = Output::stdout(cli.format()).map_err(Error::Output)?;
-    crate::note!("tracing ({}): {}", tracer.mode.name(), tracer.coverage());
 
     let mut consumer = Consumer {
         decoder: Decoder::new(CgroupPaths::new()),
@@ -151,6 +151,10 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             context: "mapping the ring buffer",
             source: e.into(),
         })?;
+
+    // Loaded, attached, mapped: from here on, reading needs little.
+    privileges::drop_all_but_kept().map_err(Error::DropPrivileges)?;
+    crate::note!("tracing ({}): {}", tracer.mode.name(), tracer.coverage());
 
     let deadline = cli.duration.map(|d| Instant::now() + d);
     let mut lost_reported = 0;

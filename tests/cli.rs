@@ -280,6 +280,31 @@ fn full_output_counts_only_what_was_written() {
     );
 }
 
+/// Once attached, the tracer holds only CAP_BPF and CAP_DAC_READ_SEARCH
+/// (of what it had: all, as root), and still reports calls with their
+/// cgroup path.
+fn capabilities_are_dropped_once_attached() {
+    let tracer = Tracer::start(&["--json", "-t", &gettid().to_string()]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", tracer.pid())).unwrap();
+    let set = |name: &str| {
+        let hex = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {status}"));
+        u64::from_str_radix(hex.trim(), 16).unwrap()
+    };
+    const KEPT: u64 = 1 << 2 | 1 << 39; // CAP_DAC_READ_SEARCH, CAP_BPF
+    for name in ["CapEff:", "CapPrm:"] {
+        assert_eq!(set(name), KEPT, "{name} {:#x}", set(name));
+    }
+    assert_eq!(set("CapInh:"), 0);
+    Call::shmget(expect::EntryPath::X64, unique_key(45), 0, 0, "-");
+    let done = tracer.stop();
+    let events = done.json_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["cgroup_path"], expect::own_cgroup_path().unwrap());
+}
+
 /// -p: only the given process; the test's own calls are left out.
 fn pid_filter_keeps_only_that_process() {
     let key = unique_key(13);
@@ -572,6 +597,10 @@ fn main() {
         bpf("uid_and_name_filters", uid_and_name_filters),
         bpf("closed_stderr_is_no_panic", closed_stderr_is_no_panic),
         bpf("hangup_quit_and_usr1", hangup_quit_and_usr1),
+        bpf(
+            "capabilities_are_dropped_once_attached",
+            capabilities_are_dropped_once_attached,
+        ),
         bpf(
             "reader_gone_before_the_header_is_quiet",
             reader_gone_before_the_header_is_quiet,

@@ -202,10 +202,11 @@ impl Tracer {
         let lines = stderr_lines.clone();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("shmget-trace: tracing") {
+                let started = line.starts_with("shmget-trace: tracing");
+                lines.lock().unwrap().push(line);
+                if started {
                     let _ = started_tx.send(());
                 }
-                lines.lock().unwrap().push(line);
             }
         });
         let mut raw_stdout = child.stdout.take();
