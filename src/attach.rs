@@ -10,8 +10,10 @@
 //! cheap checks (`kernel`), without loading the object. An explicitly
 //! requested mode that cannot work is an error that says why.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::{CStr, CString};
 use std::fs::File;
+use std::io::Write;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -27,7 +29,7 @@ use crate::cgroup;
 use crate::cli::Cli;
 use crate::domain::{Abi, AttachMode, Carrier, Op};
 use crate::error::Error;
-use crate::kernel::{self, FexitRefused};
+use crate::kernel::{self, FexitRefused, VmlinuxBtf};
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
 /// Cheapest first: fexit runs one trampoline and needs no pairing map;
@@ -167,17 +169,22 @@ struct KernelInfo {
     functions: Option<HashMap<String, u32>>,
     kprobe_pmu: bool,
     lockdown: Option<String>,
+    /// The BTF id of struct task_struct (0: unknown).
+    task_struct_id: u32,
 }
 
 impl KernelInfo {
-    fn probe(roles: &[ProgramRole]) -> KernelInfo {
+    fn probe(roles: &[ProgramRole], vmlinux: Option<&VmlinuxBtf>) -> KernelInfo {
         let mut wanted: Vec<&str> = roles.iter().filter_map(|r| r.function.as_deref()).collect();
         wanted.sort_unstable();
         wanted.dedup();
         KernelInfo {
-            functions: kernel::btf_functions(&wanted).ok(),
+            functions: vmlinux.and_then(|btf| btf.functions(&wanted).ok()),
             kprobe_pmu: kernel::has_kprobes(),
             lockdown: kernel::lockdown(),
+            task_struct_id: vmlinux
+                .and_then(|btf| btf.struct_id("task_struct").ok().flatten())
+                .unwrap_or(0),
         }
     }
 
@@ -349,13 +356,96 @@ impl RingBuf {
     }
 }
 
-fn open_skel() -> Result<OpenShmgetTraceSkel<'static>, libbpf_rs::Error> {
+/// `core_btf`: the BTF that libbpf relocates against instead of the
+/// kernel's (see `CoreBtf`); it is read at load, not at open.
+fn open_skel(core_btf: Option<&CStr>) -> Result<OpenShmgetTraceSkel<'static>, libbpf_rs::Error> {
     // The skeleton borrows its object storage for its whole life; a mode
     // that fails is dropped and the next one gets fresh storage. Leaking
     // the few bytes of each is simpler than threading lifetimes through
     // the retries.
     let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    ShmgetTraceSkelBuilder::default().open(storage)
+    let Some(path) = core_btf else {
+        return ShmgetTraceSkelBuilder::default().open(storage);
+    };
+    let opts = libbpf_sys::bpf_object_open_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as _,
+        btf_custom_path: path.as_ptr(),
+        ..Default::default()
+    };
+    ShmgetTraceSkelBuilder::default().open_opts(opts, storage)
+}
+
+/// The kernel's BTF cut down to the types the object's CO-RE relocations
+/// can start from (`VmlinuxBtf::core_subset`), in a memfd that libbpf
+/// reads by path at load. Libbpf takes the path at open, so the file is
+/// made first and filled once the object's type names are known.
+struct CoreBtf {
+    file: File,
+    path: CString,
+}
+
+impl CoreBtf {
+    fn new() -> Option<CoreBtf> {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let fd = memfd_create(c"shmget-trace-core-btf", MFdFlags::MFD_CLOEXEC).ok()?;
+        let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+        Some(CoreBtf {
+            file: File::from(fd),
+            path,
+        })
+    }
+
+    /// The subset for the types named in `open_skel`'s BTF; the whole
+    /// kernel BTF where that fails, so that libbpf always finds one.
+    fn fill(
+        &mut self,
+        open_skel: &OpenShmgetTraceSkel,
+        vmlinux: &VmlinuxBtf,
+    ) -> std::io::Result<()> {
+        let names = local_type_names(open_skel);
+        let subset = vmlinux.core_subset(&names);
+        let bytes = match &subset {
+            Ok(bytes) => bytes.as_slice(),
+            Err(_) => vmlinux.bytes(),
+        };
+        self.file.write_all(bytes)
+    }
+}
+
+/// The names of the structs, unions, enums and typedefs in the object's
+/// BTF: what its CO-RE relocations can start from (flavors `name___x`
+/// reduced to `name`, as libbpf matches them).
+fn local_type_names(open_skel: &OpenShmgetTraceSkel) -> HashSet<Vec<u8>> {
+    use libbpf_rs::AsRawLibbpf;
+    let mut names = HashSet::new();
+    let obj = open_skel.open_object().as_libbpf_object();
+    // SAFETY: the object and its BTF live as long as `open_skel`; libbpf
+    // returns valid types and NUL-terminated names for ids below the count.
+    unsafe {
+        let btf = libbpf_sys::bpf_object__btf(obj.as_ptr());
+        if btf.is_null() {
+            return names;
+        }
+        for id in 1..libbpf_sys::btf__type_cnt(btf) {
+            let t = libbpf_sys::btf__type_by_id(btf, id);
+            if t.is_null() {
+                continue;
+            }
+            let kind = ((*t).info >> 24) & 0x1f;
+            // struct, union, enum, fwd, typedef, enum64
+            if ![4, 5, 6, 7, 8, 19].contains(&kind) || (*t).name_off == 0 {
+                continue;
+            }
+            let name = CStr::from_ptr(libbpf_sys::btf__name_by_offset(btf, (*t).name_off));
+            let name = name.to_bytes();
+            let essential = match name.windows(3).position(|w| w == b"___") {
+                Some(at) => &name[..at],
+                None => name,
+            };
+            names.insert(essential.to_vec());
+        }
+    }
+    names
 }
 
 /// `wakeup_bytes`: how much may wait in the ring buffer before the reader
@@ -378,7 +468,16 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         None => None,
     };
     let bpf_error = |context| move |source| Error::Bpf { context, source };
-    let first = open_skel().map_err(bpf_error("opening the BPF object"))?;
+    let vmlinux = VmlinuxBtf::open().ok();
+    let mut core_btf = vmlinux.as_ref().and_then(|_| CoreBtf::new());
+    let first = open_skel(core_btf.as_ref().map(|c| c.path.as_c_str()))
+        .map_err(bpf_error("opening the BPF object"))?;
+    if let (Some(core), Some(vmlinux)) = (&mut core_btf, &vmlinux) {
+        core.fill(&first, vmlinux).map_err(|e| Error::Bpf {
+            context: "writing the kernel types for CO-RE",
+            source: e.into(),
+        })?;
+    }
     let roles = program_roles(&first)
         .map_err(|e| {
             libbpf_rs::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
@@ -388,16 +487,18 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         cli,
         wakeup_bytes,
         cgroup,
-        kernel: KernelInfo::probe(&roles),
+        kernel: KernelInfo::probe(&roles, vmlinux.as_ref()),
         roles,
         ringbuf,
     };
+    drop(vmlinux);
     let mut unused = Some(first);
     let mut attempt = |mode: AttachMode| {
         let result = precheck(mode, &plan).and_then(|()| {
             let open_skel = match unused.take() {
                 Some(open_skel) => open_skel,
-                None => open_skel().map_err(|e| format!("opening the BPF object failed: {e}"))?,
+                None => open_skel(core_btf.as_ref().map(|c| c.path.as_c_str()))
+                    .map_err(|e| format!("opening the BPF object failed: {e}"))?,
             };
             try_mode(mode, open_skel, &mut plan)
         });
@@ -588,6 +689,7 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
     rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.raw());
     rodata.filter_cgroup_on = plan.cgroup.is_some();
     rodata.wakeup_bytes = plan.wakeup_bytes;
+    rodata.task_struct_btf_id = plan.kernel.task_struct_id;
     Ok(())
 }
 
@@ -633,7 +735,7 @@ mod tests {
     use super::*;
 
     fn roles() -> Vec<ProgramRole> {
-        let open_skel = open_skel().expect("open skeleton");
+        let open_skel = open_skel(None).expect("open skeleton");
         program_roles(&open_skel).expect("every program is understood")
     }
 
@@ -723,6 +825,7 @@ mod tests {
             functions: None,
             kprobe_pmu: true,
             lockdown: None,
+            task_struct_id: 0,
         };
         assert_eq!(covered_paths(&roles, &Op::ALL, &kernel).len(), 3);
         let x64: HashMap<String, u32> = roles
