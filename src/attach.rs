@@ -1,26 +1,35 @@
 //! Choosing how to hook the kernel, and doing it.
 //!
-//! Each attach mode names its BPF programs per entry path and operation.
-//! `auto` tries the modes from the cheapest for the host to the dearest and
-//! takes the first that loads and attaches in full; an explicitly requested
-//! mode that cannot is an error that says why.
+//! What each BPF program is for is read from the object itself: its
+//! section names the hook and the kernel function (`kprobe/__x64_sys_shmget`,
+//! `fexit/...`, `tp_btf/sys_exit`), its name the entry path and operation
+//! (`kprobe_x64_shmget`, `fexit_ia32_ipc`), as the one list in
+//! `src/bpf/entry_points.h` makes them. `auto` tries the modes from the
+//! cheapest for the host to the dearest and takes the first that loads and
+//! attaches in full; a mode the kernel cannot do is ruled out first by
+//! cheap checks (`kernel`), without loading the object. An explicitly
+//! requested mode that cannot work is an error that says why.
 
-use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io::Write;
 use std::mem::MaybeUninit;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
+use std::thread::JoinHandle;
 
+use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use crate::cgroup;
 use crate::cli::Cli;
-use crate::domain::{AttachMode, Op};
+use crate::domain::{Abi, AttachMode, Carrier, Op};
 use crate::error::Error;
+use crate::kernel::{self, FexitRefused, VmlinuxBtf};
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
 /// Cheapest first: fexit runs one trampoline and needs no pairing map;
@@ -34,112 +43,170 @@ const AUTO_ORDER: [AttachMode; 3] = [
     AttachMode::Tracepoint,
 ];
 
-/// The ways into the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EntryPath {
-    X64,
-    Ia32,
-    Ia32Ipc,
+/// The prefixes of the program names for each ABI (entry_points.h).
+const ABI_PREFIXES: [(&str, Abi); 2] = [("x64", Abi::X86_64), ("ia32", Abi::Ia32)];
+
+/// A way into the kernel: an ABI's syscall table, and the call that
+/// carries the operation (its own, or ipc()).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryPath {
+    abi: usize, // index into Abi::ALL, so that paths sort by ABI
+    ipc: bool,
 }
 
 impl EntryPath {
-    const ALL: [EntryPath; 3] = [EntryPath::X64, EntryPath::Ia32, EntryPath::Ia32Ipc];
-
-    /// The kernel function that a call of `op` by this path enters, on
-    /// x86_64: ia32 shmat and shmctl have compat versions.
-    fn entry_function(self, op: Op) -> &'static str {
-        use Op::*;
-        match (self, op) {
-            (EntryPath::X64, Shmget) => "__x64_sys_shmget",
-            (EntryPath::X64, Shmat) => "__x64_sys_shmat",
-            (EntryPath::X64, Shmdt) => "__x64_sys_shmdt",
-            (EntryPath::X64, Shmctl) => "__x64_sys_shmctl",
-            (EntryPath::Ia32, Shmget) => "__ia32_sys_shmget",
-            (EntryPath::Ia32, Shmat) => "__ia32_compat_sys_shmat",
-            (EntryPath::Ia32, Shmdt) => "__ia32_sys_shmdt",
-            (EntryPath::Ia32, Shmctl) => "__ia32_compat_sys_shmctl",
-            (EntryPath::Ia32Ipc, _) => "__ia32_compat_sys_ipc",
+    fn new(abi: Abi, carrier: Carrier) -> EntryPath {
+        EntryPath {
+            abi: Abi::ALL
+                .iter()
+                .position(|a| *a == abi)
+                .expect("in Abi::ALL"),
+            ipc: carrier == Carrier::Ipc,
         }
     }
 
-    /// The part of the BPF program names for this path and operation.
-    fn program_stem(self, op: Op) -> String {
-        match self {
-            EntryPath::X64 => format!("x64_{}", op.name()),
-            EntryPath::Ia32 => format!("ia32_{}", op.name()),
-            EntryPath::Ia32Ipc => "ia32_ipc".into(),
-        }
+    fn abi(self) -> Abi {
+        Abi::ALL[self.abi]
     }
 
     /// `x86_64 shmget`, `ia32 shmget/shmat`, `ia32 ipc`
     fn describe(self, ops: &[Op]) -> String {
-        let ops = ops.iter().map(|op| op.name()).collect::<Vec<_>>().join("/");
-        match self {
-            EntryPath::X64 => format!("x86_64 {ops}"),
-            EntryPath::Ia32 => format!("ia32 {ops}"),
-            EntryPath::Ia32Ipc => "ia32 ipc".into(),
+        let abi = self.abi().name();
+        if self.ipc {
+            return format!("{abi} ipc");
         }
+        let ops = ops.iter().map(|op| op.name()).collect::<Vec<_>>().join("/");
+        format!("{abi} {ops}")
     }
 }
 
-/// The programs of `mode` for one entry path and operation.
-fn programs(mode: AttachMode, path: EntryPath, op: Op) -> Vec<String> {
-    let stem = path.program_stem(op);
-    match mode {
-        AttachMode::Kprobe => vec![format!("kprobe_{stem}"), format!("kretprobe_{stem}")],
-        AttachMode::Fentry => vec![format!("fexit_{stem}")],
-        // One program on every syscall's exit sees all paths and operations.
-        AttachMode::Tracepoint | AttachMode::Auto => vec!["tp_sys_exit".into()],
+/// One BPF program of the object, understood from its name and section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramRole {
+    pub name: String,
+    pub mode: AttachMode,
+    /// The kernel function it attaches to; None for the tracepoint, which
+    /// sees every path and operation.
+    pub function: Option<String>,
+    /// The entry path and the operations it sees (the ipc() path carries
+    /// all four).
+    pub path: Option<EntryPath>,
+    pub ops: Vec<Op>,
+}
+
+impl ProgramRole {
+    /// `kprobe_x64_shmget` in `kprobe/__x64_sys_shmget`, and so on; an
+    /// error names what is not understood.
+    pub fn parse(name: &str, section: &str) -> Result<ProgramRole, String> {
+        let (hook, target) = section
+            .split_once('/')
+            .ok_or_else(|| format!("program {name}: section {section:?} names no hook"))?;
+        let mode = match hook {
+            "kprobe" | "kretprobe" => AttachMode::Kprobe,
+            "fexit" => AttachMode::Fentry,
+            "tp_btf" => {
+                return Ok(ProgramRole {
+                    name: name.into(),
+                    mode: AttachMode::Tracepoint,
+                    function: None,
+                    path: None,
+                    ops: Op::ALL.to_vec(),
+                })
+            }
+            _ => return Err(format!("program {name}: unknown hook {hook:?}")),
+        };
+        let stem = name
+            .strip_prefix(hook)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .ok_or_else(|| format!("program {name}: the name does not start with {hook}_"))?;
+        let (abi, what) = ABI_PREFIXES
+            .iter()
+            .find_map(|(prefix, abi)| Some((*abi, stem.strip_prefix(prefix)?.strip_prefix('_')?)))
+            .ok_or_else(|| format!("program {name}: no known ABI prefix in {stem:?}"))?;
+        let (carrier, ops) = if what == "ipc" {
+            (Carrier::Ipc, Op::ALL.to_vec())
+        } else {
+            let op = Op::ALL
+                .into_iter()
+                .find(|op| op.name() == what)
+                .ok_or_else(|| format!("program {name}: unknown operation {what:?}"))?;
+            (Carrier::Direct, vec![op])
+        };
+        if target.is_empty() {
+            return Err(format!(
+                "program {name}: section {section:?} names no function"
+            ));
+        }
+        Ok(ProgramRole {
+            name: name.into(),
+            mode,
+            function: Some(target.into()),
+            path: Some(EntryPath::new(abi, carrier)),
+            ops,
+        })
     }
+
+    /// Whether it serves one of `ops`.
+    fn serves(&self, ops: &[Op]) -> bool {
+        self.ops.iter().any(|op| ops.contains(op))
+    }
+}
+
+/// The object's programs, each understood.
+fn program_roles(open_skel: &OpenShmgetTraceSkel) -> Result<Vec<ProgramRole>, String> {
+    open_skel
+        .open_object()
+        .progs()
+        .map(|p| ProgramRole::parse(&p.name().to_string_lossy(), &p.section().to_string_lossy()))
+        .collect()
 }
 
 /// What this kernel offers, read once before any mode is tried.
 struct KernelInfo {
-    /// The entry functions of the operations asked for that exist here
-    /// (ia32 ones only with CONFIG_IA32_EMULATION).
-    functions: HashSet<String>,
+    /// BTF ids of the entry functions the kernel has (ia32 ones only with
+    /// CONFIG_IA32_EMULATION); None when its BTF could not be read, which
+    /// leaves it to the load to find out.
+    functions: Option<HashMap<String, u32>>,
     kprobe_pmu: bool,
     lockdown: Option<String>,
+    /// The BTF id of struct task_struct (0: unknown).
+    task_struct_id: u32,
 }
 
 impl KernelInfo {
-    fn probe(ops: &[Op]) -> KernelInfo {
-        let wanted: HashSet<&str> = EntryPath::ALL
-            .iter()
-            .flat_map(|path| ops.iter().map(|op| path.entry_function(*op)))
-            .collect();
+    fn probe(roles: &[ProgramRole], vmlinux: Option<&VmlinuxBtf>) -> KernelInfo {
+        let mut wanted: Vec<&str> = roles.iter().filter_map(|r| r.function.as_deref()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
         KernelInfo {
-            functions: kernel_functions_present(&wanted),
-            kprobe_pmu: Path::new("/sys/bus/event_source/devices/kprobe/type").exists(),
-            lockdown: fs::read_to_string("/sys/kernel/security/lockdown")
-                .ok()
-                .and_then(|s| {
-                    let active = s.split_whitespace().find(|w| w.starts_with('['))?;
-                    Some(active.trim_matches(['[', ']']).to_string()).filter(|m| m != "none")
-                }),
+            functions: vmlinux.and_then(|btf| btf.functions(&wanted).ok()),
+            kprobe_pmu: kernel::has_kprobes(),
+            lockdown: kernel::lockdown(),
+            task_struct_id: vmlinux
+                .and_then(|btf| btf.struct_id("task_struct").ok().flatten())
+                .unwrap_or(0),
         }
     }
 
-    /// Whether the kernel has this path at all. The x86_64 functions
-    /// always exist (their symbols can be hidden from us); the ia32 ones
-    /// only with 32-bit emulation.
-    fn has_path(&self, path: EntryPath, ops: &[Op]) -> bool {
-        path == EntryPath::X64
-            || ops
-                .iter()
-                .all(|op| self.functions.contains(path.entry_function(*op)))
+    fn has_function(&self, function: &str) -> bool {
+        self.functions
+            .as_ref()
+            .is_none_or(|found| found.contains_key(function))
     }
 }
 
-fn kernel_functions_present(wanted: &HashSet<&str>) -> HashSet<String> {
-    let Ok(file) = fs::File::open("/proc/kallsyms") else {
-        return HashSet::new();
-    };
-    BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| line.split_whitespace().nth(2).map(str::to_string))
-        .filter(|symbol| wanted.contains(symbol.as_str()))
+/// The entry paths this kernel has for `ops`: those whose functions (of
+/// the entry-point programs, kprobe and fexit alike) all exist.
+fn covered_paths(roles: &[ProgramRole], ops: &[Op], kernel: &KernelInfo) -> Vec<EntryPath> {
+    let paths: BTreeSet<EntryPath> = roles.iter().filter_map(|r| r.path).collect();
+    paths
+        .into_iter()
+        .filter(|path| {
+            roles
+                .iter()
+                .filter(|r| r.path == Some(*path) && r.serves(ops))
+                .all(|r| kernel.has_function(r.function.as_deref().unwrap_or_default()))
+        })
         .collect()
 }
 
@@ -173,7 +240,7 @@ impl Tracer {
             .map(|p| p.describe(&self.ops))
             .collect::<Vec<_>>()
             .join(", ");
-        if !self.covered.iter().any(|p| *p != EntryPath::X64) {
+        if !self.covered.iter().any(|p| p.abi() != Abi::X86_64) {
             text.push_str(" (this kernel has no ia32 system calls)");
         }
         text
@@ -231,17 +298,166 @@ struct Plan<'a> {
     /// The --cgroup directory, open, for the cgroup_filter map.
     cgroup: Option<File>,
     kernel: KernelInfo,
+    roles: Vec<ProgramRole>,
+    /// The ring buffer, being made on another thread meanwhile (zeroing
+    /// 32 MiB of pages costs the kernel about 9 ms); each load reuses it.
+    ringbuf: RingBuf,
+}
+
+enum RingBuf {
+    Making(JoinHandle<Result<OwnedFd, String>>),
+    Made(OwnedFd),
+    Failed(String),
+}
+
+impl RingBuf {
+    fn make(size: u32) -> RingBuf {
+        RingBuf::Making(std::thread::spawn(move || {
+            let name = c"events";
+            // SAFETY: a plain map creation; the fd returned is ours.
+            let fd = unsafe {
+                libbpf_sys::bpf_map_create(
+                    libbpf_sys::BPF_MAP_TYPE_RINGBUF,
+                    name.as_ptr(),
+                    0,
+                    0,
+                    size,
+                    std::ptr::null(),
+                )
+            };
+            if fd < 0 {
+                return Err(format!(
+                    "creating the ring buffer failed: {}",
+                    std::io::Error::from_raw_os_error(-fd)
+                ));
+            }
+            // SAFETY: a new fd that nothing else owns.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }))
+    }
+
+    fn get(&mut self) -> Result<&OwnedFd, String> {
+        if let RingBuf::Making(_) = self {
+            let RingBuf::Making(thread) = std::mem::replace(self, RingBuf::Failed(String::new()))
+            else {
+                unreachable!()
+            };
+            *self = match thread.join() {
+                Ok(Ok(fd)) => RingBuf::Made(fd),
+                Ok(Err(reason)) => RingBuf::Failed(reason),
+                Err(_) => RingBuf::Failed("creating the ring buffer panicked".into()),
+            };
+        }
+        match self {
+            RingBuf::Made(fd) => Ok(fd),
+            RingBuf::Failed(reason) => Err(reason.clone()),
+            RingBuf::Making(_) => unreachable!(),
+        }
+    }
+}
+
+/// `core_btf`: the BTF that libbpf relocates against instead of the
+/// kernel's (see `CoreBtf`); it is read at load, not at open.
+fn open_skel(core_btf: Option<&CStr>) -> Result<OpenShmgetTraceSkel<'static>, libbpf_rs::Error> {
+    // The skeleton borrows its object storage for its whole life; a mode
+    // that fails is dropped and the next one gets fresh storage. Leaking
+    // the few bytes of each is simpler than threading lifetimes through
+    // the retries.
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let Some(path) = core_btf else {
+        return ShmgetTraceSkelBuilder::default().open(storage);
+    };
+    let opts = libbpf_sys::bpf_object_open_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as _,
+        btf_custom_path: path.as_ptr(),
+        ..Default::default()
+    };
+    ShmgetTraceSkelBuilder::default().open_opts(opts, storage)
+}
+
+/// The kernel's BTF cut down to the types the object's CO-RE relocations
+/// can start from (`VmlinuxBtf::core_subset`), in a memfd that libbpf
+/// reads by path at load. Libbpf takes the path at open, so the file is
+/// made first and filled once the object's type names are known.
+struct CoreBtf {
+    file: File,
+    path: CString,
+}
+
+impl CoreBtf {
+    fn new() -> Option<CoreBtf> {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let fd = memfd_create(c"shmget-trace-core-btf", MFdFlags::MFD_CLOEXEC).ok()?;
+        let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+        Some(CoreBtf {
+            file: File::from(fd),
+            path,
+        })
+    }
+
+    /// The subset for the types named in `open_skel`'s BTF; the whole
+    /// kernel BTF where that fails, so that libbpf always finds one.
+    fn fill(
+        &mut self,
+        open_skel: &OpenShmgetTraceSkel,
+        vmlinux: &VmlinuxBtf,
+    ) -> std::io::Result<()> {
+        let names = local_type_names(open_skel);
+        let subset = vmlinux.core_subset(&names);
+        let bytes = match &subset {
+            Ok(bytes) => bytes.as_slice(),
+            Err(_) => vmlinux.bytes(),
+        };
+        self.file.write_all(bytes)
+    }
+}
+
+/// The names of the structs, unions, enums and typedefs in the object's
+/// BTF: what its CO-RE relocations can start from (flavors `name___x`
+/// reduced to `name`, as libbpf matches them).
+fn local_type_names(open_skel: &OpenShmgetTraceSkel) -> HashSet<Vec<u8>> {
+    use libbpf_rs::AsRawLibbpf;
+    let mut names = HashSet::new();
+    let obj = open_skel.open_object().as_libbpf_object();
+    // SAFETY: the object and its BTF live as long as `open_skel`; libbpf
+    // returns valid types and NUL-terminated names for ids below the count.
+    unsafe {
+        let btf = libbpf_sys::bpf_object__btf(obj.as_ptr());
+        if btf.is_null() {
+            return names;
+        }
+        for id in 1..libbpf_sys::btf__type_cnt(btf) {
+            let t = libbpf_sys::btf__type_by_id(btf, id);
+            if t.is_null() {
+                continue;
+            }
+            let kind = ((*t).info >> 24) & 0x1f;
+            // struct, union, enum, fwd, typedef, enum64
+            if ![4, 5, 6, 7, 8, 19].contains(&kind) || (*t).name_off == 0 {
+                continue;
+            }
+            let name = CStr::from_ptr(libbpf_sys::btf__name_by_offset(btf, (*t).name_off));
+            let name = name.to_bytes();
+            let essential = match name.windows(3).position(|w| w == b"___") {
+                Some(at) => &name[..at],
+                None => name,
+            };
+            names.insert(essential.to_vec());
+        }
+    }
+    names
 }
 
 /// `wakeup_bytes`: how much may wait in the ring buffer before the reader
 /// is woken; 0 wakes it for each event (see the BPF side).
 pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+    if !Path::new(kernel::VMLINUX_BTF).exists() {
         return Err(Error::NoBtf);
     }
     if !has_bpf_privileges() {
         return Err(Error::Privileges);
     }
+    let ringbuf = RingBuf::make(cli.ringbuf_size);
     let cgroup = match &cli.cgroup {
         Some(path) => {
             let dir = cgroup::cgroup_dir(path).map_err(Error::Cgroup)?;
@@ -251,14 +467,41 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         }
         None => None,
     };
-    let plan = Plan {
+    let bpf_error = |context| move |source| Error::Bpf { context, source };
+    let vmlinux = VmlinuxBtf::open().ok();
+    let mut core_btf = vmlinux.as_ref().and_then(|_| CoreBtf::new());
+    let first = open_skel(core_btf.as_ref().map(|c| c.path.as_c_str()))
+        .map_err(bpf_error("opening the BPF object"))?;
+    if let (Some(core), Some(vmlinux)) = (&mut core_btf, &vmlinux) {
+        core.fill(&first, vmlinux).map_err(|e| Error::Bpf {
+            context: "writing the kernel types for CO-RE",
+            source: e.into(),
+        })?;
+    }
+    let roles = program_roles(&first)
+        .map_err(|e| {
+            libbpf_rs::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
+        .map_err(bpf_error("reading the BPF object's programs"))?;
+    let mut plan = Plan {
         cli,
         wakeup_bytes,
         cgroup,
-        kernel: KernelInfo::probe(&cli.events.0),
+        kernel: KernelInfo::probe(&roles, vmlinux.as_ref()),
+        roles,
+        ringbuf,
     };
-    let attempt = |mode: AttachMode| {
-        let result = try_mode(mode, &plan);
+    drop(vmlinux);
+    let mut unused = Some(first);
+    let mut attempt = |mode: AttachMode| {
+        let result = precheck(mode, &plan).and_then(|()| {
+            let open_skel = match unused.take() {
+                Some(open_skel) => open_skel,
+                None => open_skel(core_btf.as_ref().map(|c| c.path.as_c_str()))
+                    .map_err(|e| format!("opening the BPF object failed: {e}"))?,
+            };
+            try_mode(mode, open_skel, &mut plan)
+        });
         if cli.verbose {
             match &result {
                 Ok(_) => eprintln!("shmget-trace: {}: used", mode.name()),
@@ -274,48 +517,108 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         });
     }
     let mut reasons = vec![];
-    for mode in AUTO_ORDER {
+    for (i, mode) in AUTO_ORDER.into_iter().enumerate() {
         match attempt(mode) {
-            Ok(tracer) => return Ok(tracer),
+            Ok(tracer) => {
+                if cli.verbose {
+                    for later in &AUTO_ORDER[i + 1..] {
+                        eprintln!(
+                            "shmget-trace: {}: not tried: {} is used",
+                            later.name(),
+                            mode.name()
+                        );
+                    }
+                }
+                return Ok(tracer);
+            }
             Err(reason) => reasons.push(format!("{}: {reason}", mode.name())),
         }
     }
     Err(Error::NoUsableHook(reasons.join("; ")))
 }
 
-fn try_mode(mode: AttachMode, plan: &Plan) -> Result<Tracer, String> {
-    let kernel = &plan.kernel;
-    if mode == AttachMode::Kprobe && !kernel.kprobe_pmu {
-        return Err("the kernel has no kprobes (no kprobe PMU: CONFIG_KPROBES is not set)".into());
-    }
-    // Probes on missing functions cannot load (fentry) or attach (kprobe).
+/// The programs of `mode` that the paths this kernel has for `ops` need.
+fn needed<'r>(mode: AttachMode, plan: &'r Plan) -> impl Iterator<Item = &'r ProgramRole> {
     let ops = &plan.cli.events.0;
-    let covered: Vec<EntryPath> = EntryPath::ALL
-        .into_iter()
-        .filter(|path| kernel.has_path(*path, ops))
-        .collect();
-    let needed: HashSet<String> = covered
-        .iter()
-        .flat_map(|path| ops.iter().flat_map(|op| programs(mode, *path, *op)))
-        .collect();
-    let wanted = |name: &str| needed.contains(name);
+    let covered = covered_paths(&plan.roles, ops, &plan.kernel);
+    plan.roles.iter().filter(move |r| {
+        r.mode == mode
+            && match r.path {
+                Some(path) => covered.contains(&path) && r.serves(ops),
+                None => true,
+            }
+    })
+}
 
-    // The skeleton borrows its object storage for its whole life; a mode
-    // that fails is dropped and the next one gets fresh storage. Leaking
-    // the few bytes of each is simpler than threading lifetimes through
-    // the retries.
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open_skel = ShmgetTraceSkelBuilder::default()
-        .open(storage)
-        .map_err(|e| format!("opening the BPF object failed: {e}"))?;
+/// What can be told without loading the object: a mode this kernel cannot
+/// do is ruled out here, with the reason.
+fn precheck(mode: AttachMode, plan: &Plan) -> Result<(), String> {
+    let kernel = &plan.kernel;
+    let lockdown = match &kernel.lockdown {
+        Some(level) => format!("; kernel lockdown is '{level}'"),
+        None => String::new(),
+    };
+    match mode {
+        AttachMode::Kprobe if !kernel.kprobe_pmu => {
+            Err("the kernel has no kprobes (no kprobe PMU: CONFIG_KPROBES is not set)".into())
+        }
+        AttachMode::Kprobe | AttachMode::Fentry if needed(mode, plan).next().is_none() => {
+            Err("the kernel has none of the system calls' entry functions".into())
+        }
+        AttachMode::Fentry => {
+            // One fexit program on one of the functions the mode needs.
+            let Some((function, id)) = needed(mode, plan).find_map(|r| {
+                let function = r.function.as_deref()?;
+                Some((function, *kernel.functions.as_ref()?.get(function)?))
+            }) else {
+                return Ok(()); // no BTF ids: the load will tell
+            };
+            match kernel::try_fexit(id) {
+                Ok(()) => Ok(()),
+                Err(FexitRefused::Load(e)) if e.raw_os_error() == Some(1) => Err(format!(
+                    "the kernel refused to load fentry/fexit programs (EPERM{lockdown}; \
+                     BPF trampolines are not allowed here)"
+                )),
+                Err(FexitRefused::Load(e)) => Err(format!(
+                    "the kernel refused to load an fexit program on {function}: {}{lockdown}",
+                    kernel::errno_text(&e)
+                )),
+                Err(FexitRefused::Attach(e)) => Err(format!(
+                    "the kernel cannot attach fexit programs (on {function}: {}; BPF trampolines \
+                     need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS on some architectures)",
+                    kernel::errno_text(&e)
+                )),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn try_mode(
+    mode: AttachMode,
+    mut open_skel: OpenShmgetTraceSkel<'static>,
+    plan: &mut Plan,
+) -> Result<Tracer, String> {
+    let kernel = &plan.kernel;
+    let ops = &plan.cli.events.0;
+    let covered = covered_paths(&plan.roles, ops, kernel);
+    let wanted_names: Vec<String> = needed(mode, plan).map(|r| r.name.clone()).collect();
+    let wanted = |name: &str| wanted_names.iter().any(|n| n == name);
+
     configure(&mut open_skel, plan)?;
     for mut prog in open_skel.open_object_mut().progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         prog.set_autoload(wanted(&name));
     }
+    let ringbuf = plan.ringbuf.get()?;
+    open_skel
+        .maps
+        .events
+        .reuse_fd(ringbuf.as_fd())
+        .map_err(|e| format!("reusing the ring buffer failed: {e}"))?;
     let mut skel = open_skel
         .load()
-        .map_err(|e| load_failure(mode, &e, kernel))?;
+        .map_err(|e| load_failure(mode, &e, &plan.kernel))?;
     if let Some(cgroup) = &plan.cgroup {
         let slot = 0u32.to_ne_bytes();
         skel.maps
@@ -386,6 +689,7 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
     rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.raw());
     rodata.filter_cgroup_on = plan.cgroup.is_some();
     rodata.wakeup_bytes = plan.wakeup_bytes;
+    rodata.task_struct_btf_id = plan.kernel.task_struct_id;
     Ok(())
 }
 
@@ -413,7 +717,7 @@ fn has_bpf_privileges() -> bool {
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
-    let Some(effective) = fs::read_to_string("/proc/self/status")
+    let Some(effective) = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
@@ -430,40 +734,110 @@ fn has_bpf_privileges() -> bool {
 mod tests {
     use super::*;
 
-    /// Every program the modes name exists in the BPF object, and every
-    /// program in the object belongs to a mode.
+    fn roles() -> Vec<ProgramRole> {
+        let open_skel = open_skel(None).expect("open skeleton");
+        program_roles(&open_skel).expect("every program is understood")
+    }
+
+    /// Every program in the BPF object is understood: each mode has
+    /// programs, every kprobe has its kretprobe and its fexit on the same
+    /// function, and each entry path of each operation has one function.
     #[test]
-    fn mode_tables_match_the_bpf_object() {
-        let storage = Box::leak(Box::new(MaybeUninit::uninit()));
-        let open_skel = ShmgetTraceSkelBuilder::default()
-            .open(storage)
-            .expect("open skeleton");
-        let in_object: HashSet<String> = open_skel
-            .open_object()
-            .progs()
-            .map(|p| p.name().to_string_lossy().into_owned())
-            .collect();
-        let named: HashSet<String> = AUTO_ORDER
-            .iter()
-            .flat_map(|mode| {
-                EntryPath::ALL.iter().flat_map(move |path| {
-                    Op::ALL
-                        .iter()
-                        .flat_map(move |op| programs(*mode, *path, *op))
+    fn every_program_in_the_object_is_understood() {
+        let roles = roles();
+        for mode in AUTO_ORDER {
+            assert!(
+                roles.iter().any(|r| r.mode == mode),
+                "no program for {mode:?}"
+            );
+        }
+        let functions = |prefix: &str| -> BTreeSet<(String, String)> {
+            roles
+                .iter()
+                .filter_map(|r| {
+                    let stem = r.name.strip_prefix(prefix)?;
+                    Some((stem.to_string(), r.function.clone()?))
                 })
-            })
-            .collect();
-        assert_eq!(in_object, named);
+                .collect()
+        };
+        let kprobes = functions("kprobe_");
+        assert!(!kprobes.is_empty());
+        assert_eq!(kprobes, functions("kretprobe_"));
+        assert_eq!(kprobes, functions("fexit_"));
+        let paths: BTreeSet<EntryPath> = roles.iter().filter_map(|r| r.path).collect();
+        for path in &paths {
+            for op in Op::ALL {
+                let serving: BTreeSet<&str> = roles
+                    .iter()
+                    .filter(|r| r.mode == AttachMode::Fentry && r.path == Some(*path))
+                    .filter(|r| r.ops.contains(&op))
+                    .filter_map(|r| r.function.as_deref())
+                    .collect();
+                assert_eq!(serving.len(), 1, "{path:?} {op:?}: {serving:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn program_names_and_sections() {
+        let role = ProgramRole::parse("kretprobe_ia32_shmat", "kretprobe/__ia32_compat_sys_shmat")
+            .unwrap();
+        assert_eq!(role.mode, AttachMode::Kprobe);
+        assert_eq!(role.function.as_deref(), Some("__ia32_compat_sys_shmat"));
+        assert_eq!(role.path, Some(EntryPath::new(Abi::Ia32, Carrier::Direct)));
+        assert_eq!(role.ops, [Op::Shmat]);
+        let ipc = ProgramRole::parse("fexit_ia32_ipc", "fexit/__ia32_compat_sys_ipc").unwrap();
+        assert_eq!(ipc.path, Some(EntryPath::new(Abi::Ia32, Carrier::Ipc)));
+        assert_eq!(ipc.ops, Op::ALL);
+        let tp = ProgramRole::parse("tp_sys_exit", "tp_btf/sys_exit").unwrap();
+        assert_eq!((tp.mode, tp.path), (AttachMode::Tracepoint, None));
+        for (name, section) in [
+            ("fexit_x64_shmfoo", "fexit/__x64_sys_shmfoo"),
+            ("fexit_sparc_shmget", "fexit/__sparc_sys_shmget"),
+            ("kprobe_x64_shmget", "uprobe/x"),
+            ("kprobe_x64_shmget", "kprobe/"),
+            ("fexit_x64_shmget", "kprobe/__x64_sys_shmget"),
+        ] {
+            assert!(
+                ProgramRole::parse(name, section).is_err(),
+                "{name} {section}"
+            );
+        }
     }
 
     #[test]
     fn coverage_lines() {
         let ops = [Op::Shmget];
-        assert_eq!(EntryPath::X64.describe(&ops), "x86_64 shmget");
-        assert_eq!(EntryPath::Ia32Ipc.describe(&Op::ALL), "ia32 ipc");
+        let x64 = EntryPath::new(Abi::X86_64, Carrier::Direct);
+        let ia32 = EntryPath::new(Abi::Ia32, Carrier::Direct);
+        let ipc = EntryPath::new(Abi::Ia32, Carrier::Ipc);
+        assert_eq!(x64.describe(&ops), "x86_64 shmget");
+        assert_eq!(ipc.describe(&Op::ALL), "ia32 ipc");
+        assert_eq!(ia32.describe(&Op::ALL), "ia32 shmget/shmat/shmdt/shmctl");
+        assert!(x64 < ia32 && ia32 < ipc);
+    }
+
+    /// Without ia32 entry functions only the x86_64 path is covered.
+    #[test]
+    fn paths_follow_the_kernels_functions() {
+        let roles = roles();
+        let mut kernel = KernelInfo {
+            functions: None,
+            kprobe_pmu: true,
+            lockdown: None,
+            task_struct_id: 0,
+        };
+        assert_eq!(covered_paths(&roles, &Op::ALL, &kernel).len(), 3);
+        let x64: HashMap<String, u32> = roles
+            .iter()
+            .filter_map(|r| r.function.clone())
+            .filter(|f| f.starts_with("__x64"))
+            .map(|f| (f, 1))
+            .collect();
+        kernel.functions = Some(x64);
         assert_eq!(
-            EntryPath::Ia32.describe(&Op::ALL),
-            "ia32 shmget/shmat/shmdt/shmctl"
+            covered_paths(&roles, &Op::ALL, &kernel),
+            [EntryPath::new(Abi::X86_64, Carrier::Direct)]
         );
     }
 }

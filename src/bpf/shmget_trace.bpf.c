@@ -13,12 +13,19 @@
  *   tracepoint: raw_syscalls:sys_exit (tp_btf), one program for all.
  * All share the filters (wanted) and the one function that writes an event
  * (emit). Userspace turns off (autoload) the programs it does not use.
+ *
+ * Tables, each written once: entry_points.h lists the kernel functions
+ * (expanded here into the kprobe, kretprobe and fexit programs, and read
+ * back by userspace from the object); syscall_abi.h has each ABI's syscall
+ * numbers and argument registers; SHM_FIELDS below says which argument
+ * holds which field, by operation and carrier.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "shmget_trace.h"
+#include "entry_points.h"
 
 /* include/uapi/linux/ipc.h: ipc() call numbers; the high 16 bits of the
  * call word carry a version. */
@@ -26,18 +33,6 @@
 #define IPCCALL_SHMDT 22
 #define IPCCALL_SHMGET 23
 #define IPCCALL_SHMCTL 24
-/* arch/x86/entry/syscalls/syscall_{64,32}.tbl */
-#define X64_NR_SHMGET 29
-#define X64_NR_SHMAT 30
-#define X64_NR_SHMCTL 31
-#define X64_NR_SHMDT 67
-#define IA32_NR_IPC 117
-#define IA32_NR_SHMGET 395
-#define IA32_NR_SHMCTL 396
-#define IA32_NR_SHMAT 397
-#define IA32_NR_SHMDT 398
-/* arch/x86/include/asm/thread_info.h: set while a task runs a 32-bit syscall */
-#define TS_COMPAT 0x0002
 
 /* Filters, set by userspace before load; 0/false means "no filter". */
 const volatile __u32 filter_pid = 0;
@@ -60,6 +55,10 @@ const volatile bool filter_cgroup_on = false;
  * event. (Waking only when the mark is crossed was tried: concurrent
  * producers can all step over it, and the buffer overflowed.) */
 const volatile __u64 wakeup_bytes = 0;
+/* The kernel's BTF id of struct task_struct, for bpf_rdonly_cast; 0 when
+ * unknown. (Userspace finds it: CO-RE's bpf_core_type_id_kernel would give
+ * the id in the cut-down BTF that userspace hands libbpf for relocations.) */
+const volatile __u32 task_struct_btf_id = 0;
 /* Set by the reader while it sleeps (epoll_wait). Awake, it finds events
  * itself, and a wakeup would only cost an interrupt: above the mark that
  * would be every event until the reader has made room. A producer that
@@ -171,6 +170,26 @@ static __always_inline __u64 submit_flags(void)
  * get the helper-based reads. The test is resolved at load time. */
 #define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
 
+/* 6.2+ (a kfunc; libbpf resolves a missing one to NULL, and the test below
+ * folds away at load time). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The current task as a BTF pointer, for plain loads. Where the kernel has
+ * bpf_rdonly_cast, an untrusted one: each pointer loaded from the trusted
+ * task that bpf_get_current_task_btf gives makes the verifier (6.4+) look
+ * up several type names (task_struct__safe_rcu and the like) in the
+ * kernel's BTF one by one, which took most of the time the program needed
+ * to load (25 of 27 ms here). The loads are the same either way, checked
+ * for faults as all loads through BTF pointers in tracing programs are. */
+static __always_inline struct task_struct *current_task_btf(void)
+{
+	if (bpf_ksym_exists(bpf_rdonly_cast) && task_struct_btf_id)
+		return bpf_rdonly_cast((void *)bpf_get_current_task(), task_struct_btf_id);
+	return bpf_get_current_task_btf();
+}
+
+#include "syscall_abi.h"
+
 /* Who made the call: ids, name, cgroup and namespaces of the current task.
  * Where the task is BTF-typed, all are plain loads from it: the helpers'
  * calls, RCU sections and id mapping (the initial namespace's, an identity)
@@ -185,7 +204,7 @@ static __always_inline void describe_task(struct shm_event *event)
 	__u64 pid_tgid, uid_gid;
 
 	if (HAVE_TASK_BTF) {
-		task = bpf_get_current_task_btf();
+		task = current_task_btf();
 		event->pid = task->tgid;
 		event->tid = task->pid;
 		event->ppid = task->real_parent->tgid;
@@ -279,18 +298,6 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
 }
 
-static __always_inline bool in_compat_syscall(void)
-{
-	__u32 status;
-
-	if (HAVE_TASK_BTF)
-		status = bpf_get_current_task_btf()->thread_info.status;
-	else
-		status = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(),
-				       thread_info.status);
-	return status & TS_COMPAT;
-}
-
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
 	struct shm_event *event;
@@ -353,139 +360,105 @@ static __always_inline int complete(const struct shm_args *args, long ret)
 }
 
 
-/* Which call the user registers that the syscall entry saved describe,
- * and its arguments (read directly: callers pass a trusted BTF pointer or a
- * stack copy). Returns 1 for a call to trace, 0 for one to skip (another
- * ipc() call, an operation not asked for) and -1 for registers that are no
- * shared-memory syscall of this ABI at all.
- *   x86_64:  shmget(di=key, si=size, dx=shmflg)  shmat(di=shmid, si=addr, dx=shmflg)
- *            shmdt(di=addr)  shmctl(di=shmid, si=cmd)
- *   ia32:    the same in bx, cx, dx, 32 bits wide
- *   ia32 ipc(bx=call, cx=first, dx=second, si=third, di=ptr):
- *            SHMGET(key, size, shmflg)  SHMAT(shmid, shmflg, &raddr, addr)
- *            SHMDT(ptr=addr)  SHMCTL(shmid, cmd) */
-static __always_inline int decode_call(struct shm_args *args, const struct pt_regs *regs,
-				       bool compat)
-{
-	long nr = regs->orig_ax;
+/* Where each field of struct shm_args is among a call's six arguments, by
+ * operation and carrier, for every ABI: X(operation, carrier, field,
+ * argument). ipc()'s argument 0 is the call number; SHMAT writes the
+ * attach address where argument 3 points. */
+#define SHM_FIELDS(X)						\
+	X(OP_SHMGET, CALL_DIRECT, key, 0)			\
+	X(OP_SHMGET, CALL_DIRECT, size, 1)			\
+	X(OP_SHMGET, CALL_DIRECT, shmflg, 2)			\
+	X(OP_SHMAT, CALL_DIRECT, shmid, 0)			\
+	X(OP_SHMAT, CALL_DIRECT, addr, 1)			\
+	X(OP_SHMAT, CALL_DIRECT, shmflg, 2)			\
+	X(OP_SHMDT, CALL_DIRECT, addr, 0)			\
+	X(OP_SHMCTL, CALL_DIRECT, shmid, 0)			\
+	X(OP_SHMCTL, CALL_DIRECT, cmd, 1)			\
+	X(OP_SHMGET, CALL_IPC, key, 1)				\
+	X(OP_SHMGET, CALL_IPC, size, 2)				\
+	X(OP_SHMGET, CALL_IPC, shmflg, 3)			\
+	X(OP_SHMAT, CALL_IPC, shmid, 1)				\
+	X(OP_SHMAT, CALL_IPC, shmflg, 2)			\
+	X(OP_SHMAT, CALL_IPC, raddr_ptr, 3)			\
+	X(OP_SHMAT, CALL_IPC, addr, 4)				\
+	X(OP_SHMDT, CALL_IPC, addr, 4)				\
+	X(OP_SHMCTL, CALL_IPC, shmid, 1)			\
+	X(OP_SHMCTL, CALL_IPC, cmd, 2)
 
-	args->abi = compat ? ABI_IA32 : ABI_X86_64;
-	args->call = CALL_DIRECT;
-	if (!compat) {
-		switch (nr) {
-		case X64_NR_SHMGET:
-			args->op = OP_SHMGET;
-			args->key = regs->di;
-			args->size = regs->si;
-			args->shmflg = regs->dx;
-			break;
-		case X64_NR_SHMAT:
-			args->op = OP_SHMAT;
-			args->shmid = regs->di;
-			args->addr = regs->si;
-			args->shmflg = regs->dx;
-			break;
-		case X64_NR_SHMDT:
-			args->op = OP_SHMDT;
-			args->addr = regs->di;
-			break;
-		case X64_NR_SHMCTL:
-			args->op = OP_SHMCTL;
-			args->shmid = regs->di;
-			args->cmd = regs->si;
-			break;
-		default:
-			return -1;
-		}
-		return traced(args->op);
-	}
-	switch (nr) {
-	case IA32_NR_SHMGET:
-		args->op = OP_SHMGET;
-		args->key = regs->bx;
-		args->size = (__u32)regs->cx;
-		args->shmflg = regs->dx;
-		break;
-	case IA32_NR_SHMAT:
-		args->op = OP_SHMAT;
-		args->shmid = regs->bx;
-		args->addr = (__u32)regs->cx;
-		args->shmflg = regs->dx;
-		break;
-	case IA32_NR_SHMDT:
-		args->op = OP_SHMDT;
-		args->addr = (__u32)regs->bx;
-		break;
-	case IA32_NR_SHMCTL:
-		args->op = OP_SHMCTL;
-		args->shmid = regs->bx;
-		args->cmd = regs->cx;
-		break;
-	case IA32_NR_IPC:
-		args->call = CALL_IPC;
-		switch (regs->bx & 0xffff) {
-		case IPCCALL_SHMGET:
-			args->op = OP_SHMGET;
-			args->key = regs->cx;
-			args->size = (__u32)regs->dx;
-			args->shmflg = regs->si;
-			break;
-		case IPCCALL_SHMAT:
-			args->op = OP_SHMAT;
-			args->shmid = regs->cx;
-			args->shmflg = regs->dx;
-			args->raddr_ptr = (__u32)regs->si;
-			args->addr = (__u32)regs->di;
-			break;
-		case IPCCALL_SHMDT:
-			args->op = OP_SHMDT;
-			args->addr = (__u32)regs->di;
-			break;
-		case IPCCALL_SHMCTL:
-			args->op = OP_SHMCTL;
-			args->shmid = regs->cx;
-			args->cmd = regs->dx;
-			break;
-		default:
-			return 0; /* semaphores, message queues */
-		}
-		break;
-	default:
+/* ipc() call numbers (low 16 bits of argument 0; the high ones carry a
+ * version), include/uapi/linux/ipc.h: X(call number, operation) */
+#define IPC_CALLS(X)						\
+	X(21, OP_SHMAT)						\
+	X(22, OP_SHMDT)						\
+	X(23, OP_SHMGET)					\
+	X(24, OP_SHMCTL)
+
+/* Which call the user registers that the syscall entry saved describe, in
+ * the tables of syscall_abi.h and above, and its arguments (read directly:
+ * callers pass a trusted BTF pointer or a stack copy). Returns 1 for a call
+ * to trace, 0 for one to skip (another ipc() call, an operation not asked
+ * for) and -1 for registers that are no shared-memory syscall of this ABI
+ * at all. */
+static __always_inline int decode_call(struct shm_args *args, const struct pt_regs *regs,
+				       enum shm_abi abi, bool at_exit)
+{
+	long nr = syscall_nr(regs);
+	enum shm_call call;
+	enum shm_op op;
+	__u64 arg[6];
+
+#define SYSCALL_CASE(a, number, o, c)				\
+	if (abi == a && nr == number) {				\
+		op = o;						\
+		call = c;					\
+	} else
+	SHM_SYSCALLS(SYSCALL_CASE)
 		return -1;
+#undef SYSCALL_CASE
+	syscall_args(arg, regs, abi, at_exit);
+	if (call == CALL_IPC) {
+#define IPC_CASE(number, o)					\
+		if ((arg[0] & 0xffff) == number)		\
+			op = o;					\
+		else
+		IPC_CALLS(IPC_CASE)
+			return 0; /* semaphores, message queues */
+#undef IPC_CASE
 	}
-	return traced(args->op);
+	args->abi = abi;
+	args->call = call;
+	args->op = op;
+#define FIELD(o, c, field, n)					\
+	if (op == o && call == c)				\
+		args->field = arg[n];
+	SHM_FIELDS(FIELD)
+#undef FIELD
+	return traced(op);
 }
 
 /* ---- kprobe mode ----
  * The syscall entry functions take the saved user registers as their one
  * argument; a stack copy of them is decoded at entry. */
 
-static __always_inline int kprobe_enter(const struct pt_regs *ctx, bool compat)
+static __always_inline int kprobe_enter(const struct pt_regs *ctx, enum shm_abi abi)
 {
 	struct shm_args args = {};
 	struct pt_regs user_regs;
 
 	bpf_probe_read_kernel(&user_regs, sizeof(user_regs), (const void *)PT_REGS_PARM1(ctx));
-	if (decode_call(&args, &user_regs, compat) != 1)
+	if (decode_call(&args, &user_regs, abi, false) != 1)
 		return 0;
 	return stash(&args);
 }
 
-#define KPROBE_PAIR(name, function, compat)					\
+/* One pair per entry point (entry_points.h). */
+#define KPROBE_PAIR(name, function, abi)					\
 	SEC("kprobe/" #function)						\
-	int kprobe_##name(struct pt_regs *ctx) { return kprobe_enter(ctx, compat); }	\
+	int kprobe_##name(struct pt_regs *ctx) { return kprobe_enter(ctx, abi); }	\
 	SEC("kretprobe/" #function)						\
 	int kretprobe_##name(struct pt_regs *ctx) { return unstash(PT_REGS_RC(ctx)); }
 
-KPROBE_PAIR(x64_shmget, __x64_sys_shmget, false)
-KPROBE_PAIR(x64_shmat, __x64_sys_shmat, false)
-KPROBE_PAIR(x64_shmdt, __x64_sys_shmdt, false)
-KPROBE_PAIR(x64_shmctl, __x64_sys_shmctl, false)
-KPROBE_PAIR(ia32_shmget, __ia32_sys_shmget, true)
-KPROBE_PAIR(ia32_shmat, __ia32_compat_sys_shmat, true)
-KPROBE_PAIR(ia32_shmdt, __ia32_sys_shmdt, true)
-KPROBE_PAIR(ia32_shmctl, __ia32_compat_sys_shmctl, true)
-KPROBE_PAIR(ia32_ipc, __ia32_compat_sys_ipc, true)
+SHM_ENTRY_POINTS(KPROBE_PAIR)
 
 /* ---- fentry mode ----
  * The arguments come from the user registers the syscall entry saved,
@@ -520,7 +493,7 @@ static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
 
 #define FEXIT_RET(ctx) ((long)(ctx)[1]) /* after the wrapper's one argument */
 
-static __always_inline int fexit_leave(unsigned long long *ctx, bool compat)
+static __always_inline int fexit_leave(unsigned long long *ctx, enum shm_abi abi)
 {
 	const struct pt_regs *regs;
 	struct shm_args args = {};
@@ -528,7 +501,7 @@ static __always_inline int fexit_leave(unsigned long long *ctx, bool compat)
 	int decoded;
 
 	regs = syscall_regs(&copy);
-	decoded = decode_call(&args, regs, compat);
+	decoded = decode_call(&args, regs, abi, true);
 	/* Registers that are no shared-memory syscall, on a function that only
 	 * such syscalls reach, were not found where they were looked for (a
 	 * kernel stack of another size): count, never print garbage. */
@@ -539,19 +512,12 @@ static __always_inline int fexit_leave(unsigned long long *ctx, bool compat)
 	return complete(&args, FEXIT_RET(ctx));
 }
 
-#define FEXIT(name, function, compat)						\
+/* One program per entry point (entry_points.h). */
+#define FEXIT(name, function, abi)						\
 	SEC("fexit/" #function)							\
-	int fexit_##name(unsigned long long *ctx) { return fexit_leave(ctx, compat); }
+	int fexit_##name(unsigned long long *ctx) { return fexit_leave(ctx, abi); }
 
-FEXIT(x64_shmget, __x64_sys_shmget, false)
-FEXIT(x64_shmat, __x64_sys_shmat, false)
-FEXIT(x64_shmdt, __x64_sys_shmdt, false)
-FEXIT(x64_shmctl, __x64_sys_shmctl, false)
-FEXIT(ia32_shmget, __ia32_sys_shmget, true)
-FEXIT(ia32_shmat, __ia32_compat_sys_shmat, true)
-FEXIT(ia32_shmdt, __ia32_sys_shmdt, true)
-FEXIT(ia32_shmctl, __ia32_compat_sys_shmctl, true)
-FEXIT(ia32_ipc, __ia32_compat_sys_ipc, true)
+SHM_ENTRY_POINTS(FEXIT)
 
 /* ---- tracepoint mode ----
  * One program on raw_syscalls:sys_exit, through BTF. At exit the user
@@ -565,21 +531,15 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct shm_args args = {};
-	long nr = regs->orig_ax;
-	bool compat;
+	long nr = syscall_nr(regs);
 
-	/* Cheap tests first: whether the number is one of ours in either ABI
+	/* Cheap tests first: whether the number is one of ours in any ABI
 	 * (the operations not asked for fold away at load time). */
-	if (!((traced(OP_SHMGET) && (nr == X64_NR_SHMGET || nr == IA32_NR_SHMGET)) ||
-	      (traced(OP_SHMAT) && (nr == X64_NR_SHMAT || nr == IA32_NR_SHMAT)) ||
-	      (traced(OP_SHMDT) && (nr == X64_NR_SHMDT || nr == IA32_NR_SHMDT)) ||
-	      (traced(OP_SHMCTL) && (nr == X64_NR_SHMCTL || nr == IA32_NR_SHMCTL)) ||
-	      nr == IA32_NR_IPC))
+#define NR_MATCHES(a, number, o, c) || (nr == number && (c == CALL_IPC || traced(o)))
+	if (!(false SHM_SYSCALLS(NR_MATCHES)))
 		return 0;
-	/* The same numbers mean other calls in the other ABI: x86_64 117 is
-	 * setresuid, ia32 29 is pause. */
-	compat = in_compat_syscall();
-	if (decode_call(&args, regs, compat) != 1)
+#undef NR_MATCHES
+	if (decode_call(&args, regs, current_abi(), true) != 1)
 		return 0;
 	return complete(&args, ret);
 }
