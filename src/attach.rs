@@ -470,13 +470,15 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
     let bpf_error = |context| move |source| Error::Bpf { context, source };
     let vmlinux = VmlinuxBtf::open().ok();
     let mut core_btf = vmlinux.as_ref().and_then(|_| CoreBtf::new());
-    let first = open_skel(core_btf.as_ref().map(|c| c.path.as_c_str()))
+    let mut first = open_skel(core_btf.as_ref().map(|c| c.path.as_c_str()))
         .map_err(bpf_error("opening the BPF object"))?;
     if let (Some(core), Some(vmlinux)) = (&mut core_btf, &vmlinux) {
-        core.fill(&first, vmlinux).map_err(|e| Error::Bpf {
-            context: "writing the kernel types for CO-RE",
-            source: e.into(),
-        })?;
+        // The cut-down copy only saves time: where it cannot be written
+        // (a file-size limit, no memfd), libbpf reads the kernel's own.
+        if core.fill(&first, vmlinux).is_err() {
+            core_btf = None;
+            first = open_skel(None).map_err(bpf_error("opening the BPF object"))?;
+        }
     }
     let roles = program_roles(&first)
         .map_err(|e| {
@@ -504,8 +506,8 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         });
         if cli.verbose {
             match &result {
-                Ok(_) => eprintln!("shmget-trace: {}: used", mode.name()),
-                Err(reason) => eprintln!("shmget-trace: {}: not used: {reason}", mode.name()),
+                Ok(_) => crate::note!("{}: used", mode.name()),
+                Err(reason) => crate::note!("{}: not used: {reason}", mode.name()),
             }
         }
         result
@@ -522,11 +524,7 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
             Ok(tracer) => {
                 if cli.verbose {
                     for later in &AUTO_ORDER[i + 1..] {
-                        eprintln!(
-                            "shmget-trace: {}: not tried: {} is used",
-                            later.name(),
-                            mode.name()
-                        );
+                        crate::note!("{}: not tried: {} is used", later.name(), mode.name());
                     }
                 }
                 return Ok(tracer);
