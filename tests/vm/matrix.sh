@@ -10,11 +10,13 @@
 #
 # Usage: tests/vm/matrix.sh [--cache DIR] [--kernels 'bullseye bookworm trixie']
 #            [--modes 'kprobe fentry tracepoint auto'] [--timeout SECS] [--test-timeout SECS]
-#            [--threads N] [--log-dir DIR] [-v]
+#            [--threads N] [--jobs N] [--log-dir DIR] [-v]
 #   --cache         VM cache (kernels, qemu, busybox, initramfs images), as for run-in-vm.sh.
-#   --timeout       per VM (default 600 s; a VM normally needs 1-3 minutes under TCG).
-#   --test-timeout  per test binary and mode, in the guest (default 240 s).
+#   --timeout       per VM (default 900 s).
+#   --test-timeout  per test binary and mode, in the guest (default 300 s).
 #   --threads       the test binaries' --test-threads (default 2, the VM's CPUs).
+#   --jobs          VMs at once (default 3: a guest keeps about one host core busy, much of
+#                   its time goes to waiting).
 #   --log-dir       keep each VM's full output there (default: a temp dir, removed at exit).
 #   -v              print each VM's output as it comes.
 # Exit code: 0 when every kernel x mode cell passed; 1 on any failure; 2 on bad usage.
@@ -29,7 +31,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}
 KERNELS='bullseye bookworm trixie'
 MODES='kprobe fentry tracepoint auto'
-TIMEOUT=600 TEST_TIMEOUT=240 THREADS=2 LOG_DIR='' VERBOSE=0
+TIMEOUT=900 TEST_TIMEOUT=300 THREADS=2 JOBS=3 LOG_DIR='' VERBOSE=0
 
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
 die() { printf 'matrix: error: %s\n' "$*" >&2; exit 1; }
@@ -42,25 +44,25 @@ while (($#)); do
         --timeout) TIMEOUT=${2:?}; shift 2 ;;
         --test-timeout) TEST_TIMEOUT=${2:?}; shift 2 ;;
         --threads) THREADS=${2:?}; shift 2 ;;
+        --jobs) JOBS=${2:?}; shift 2 ;;
         --log-dir) LOG_DIR=${2:?}; shift 2 ;;
         -v | --verbose) VERBOSE=1; shift ;;
         -h | --help) usage ;;
         *) usage ;;
     esac
 done
-[[ $TIMEOUT =~ ^[0-9]+$ && $TEST_TIMEOUT =~ ^[0-9]+$ && $THREADS =~ ^[1-9][0-9]*$ ]] || usage
+[[ $TIMEOUT =~ ^[0-9]+$ && $TEST_TIMEOUT =~ ^[0-9]+$ && $THREADS =~ ^[1-9][0-9]*$ && $JOBS =~ ^[1-9][0-9]*$ ]] ||
+    usage
 for m in $MODES; do [[ $m =~ ^(kprobe|fentry|tracepoint|auto)$ ]] || usage; done
 
 t0=$(date +%s)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/shmget-matrix.XXXXXX")
-CHILD='' TAILPID=''
+CHILDREN=()
 cleanup() {
-    # run-in-vm.sh cleans up its qemu on TERM; wait for it to do so.
-    if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-        kill -TERM "$CHILD" 2>/dev/null || true
-        wait "$CHILD" 2>/dev/null || true
-    fi
-    if [[ -n $TAILPID ]]; then kill "$TAILPID" 2>/dev/null || true; fi
+    # run-in-vm.sh cleans up its qemu on TERM; wait for each to do so.
+    local c
+    for c in ${CHILDREN[@]+"${CHILDREN[@]}"}; do kill -TERM "$c" 2>/dev/null || true; done
+    for c in ${CHILDREN[@]+"${CHILDREN[@]}"}; do wait "$c" 2>/dev/null || true; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -111,26 +113,27 @@ echo "matrix: test binaries: $(cd "$TMP/bin/tests" && echo *)" >&2
 # --- Fetch kernels, qemu, busybox (cached) ---
 "$HERE/fetch.sh" "$CACHE" >&2 || die "fetch.sh failed"
 
-# --- One VM per kernel, all modes in it ---
-declare -A CELL RC KVER WALL AUTO
+# --- One VM per kernel, all modes in it; up to --jobs VMs at once ---
+declare -A CELL RC KVER WALL AUTO PIDOF START
 FAILS=()   # "kernel mode binary" of each failed run
-for k in $KERNELS; do
-    log=$LOG_DIR/$k.log
+start_vm() {
+    local k=$1
     echo "matrix: $k: booting (modes: $MODES)" >&2
-    s=$(date +%s.%N)
+    START[$k]=$(date +%s.%N)
     # In the background so that a TERM to this script reaches run-in-vm.sh's own cleanup.
     "$HERE/run-in-vm.sh" --kernel "$k" --cache "$CACHE" --timeout "$TIMEOUT" "${ADDS[@]}" \
         -- "$HERE/guest-tests.sh" --threads "$THREADS" --timeout "$TEST_TIMEOUT" $MODES \
-        >"$log" 2>&1 &
-    CHILD=$!
+        >"$LOG_DIR/$k.log" 2>&1 &
+    PIDOF[$k]=$!
+    CHILDREN+=("$!")
     if ((VERBOSE)); then
-        tail -n +1 -f --pid="$CHILD" "$log" >&2 &
-        TAILPID=$!
+        tail -n +1 -f --pid="$!" "$LOG_DIR/$k.log" | sed -u "s/^/$k| /" >&2 &
     fi
-    rc=0; wait "$CHILD" || rc=$?
-    CHILD=''
-    if ((VERBOSE)); then wait "$TAILPID" 2>/dev/null || true; TAILPID=''; fi
-    WALL[$k]=$(echo "$s $(date +%s.%N)" | awk '{ printf "%.0f", $2 - $1 }')
+}
+collect_vm() {
+    local k=$1 log=$LOG_DIR/$1.log rc=0 m n ok seen b brc p f
+    wait "${PIDOF[$k]}" || rc=$?
+    WALL[$k]=$(echo "${START[$k]} $(date +%s.%N)" | awk '{ printf "%.0f", $2 - $1 }')
     RC[$k]=$rc
     KVER[$k]=$(sed -n "s/^run-in-vm: $k (\([^)]*\)).*/\1/p" "$log" | tail -n1)
     AUTO[$k]=$(sed -n 's/^@@AUTO \([a-z?]*\).*/\1/p' "$log" | tail -n1)
@@ -148,7 +151,15 @@ for k in $KERNELS; do
         fi
     done
     echo "matrix: $k: exit $rc, ${WALL[$k]}s" >&2
+}
+running=()
+for k in $KERNELS; do
+    if ((${#running[@]} >= JOBS)); then collect_vm "${running[0]}"; running=("${running[@]:1}"); fi
+    start_vm "$k"
+    running+=("$k")
 done
+for k in ${running[@]+"${running[@]}"}; do collect_vm "$k"; done
+CHILDREN=()
 
 # --- The matrix ---
 echo
