@@ -12,7 +12,7 @@
 #            [--modes 'kprobe fentry tracepoint auto'] [--timeout SECS] [--test-timeout SECS]
 #            [--threads N] [--jobs N] [--log-dir DIR] [-v]
 #   --cache         VM cache (kernels, qemu, busybox, initramfs images), as for run-in-vm.sh.
-#   --timeout       per VM (default 900 s).
+#   --timeout       per VM (default 1200 s).
 #   --test-timeout  per test binary and mode, in the guest (default 300 s).
 #   --threads       the test binaries' --test-threads (default 2, the VM's CPUs).
 #   --jobs          VMs at once (default 3: a guest keeps about one host core busy, much of
@@ -31,7 +31,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}
 KERNELS='bullseye bookworm trixie'
 MODES='kprobe fentry tracepoint auto'
-TIMEOUT=900 TEST_TIMEOUT=300 THREADS=2 JOBS=3 LOG_DIR='' VERBOSE=0
+TIMEOUT=1200 TEST_TIMEOUT=300 THREADS=2 JOBS=3 LOG_DIR='' VERBOSE=0
 
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
 die() { printf 'matrix: error: %s\n' "$*" >&2; exit 1; }
