@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# The kernel matrix: every attach mode of shmget-trace on real Debian kernels, in VMs.
-# Builds (cargo build --release), fetches (fetch.sh), then boots ONE VM per kernel that runs
-# shm-vm-check for all modes (kprobe fentry tracepoint auto), and prints kernel x mode with
-# PASS/FAIL, event counts and the mode auto chose.
+# The kernel matrix: the project's own integration tests on real Debian kernels, in VMs, once per
+# attach mode. Builds the test binaries and the tracer (`cargo test --no-run`, the test profile,
+# so nothing is built twice after `cargo test`), fetches kernels, qemu and busybox (fetch.sh),
+# then boots ONE VM per kernel in which guest-tests.sh runs every test binary for each mode with
+#   SHMGET_TRACE_ATTACH=<mode> SHMGET_TRACE_BIN=/bin/shmget-trace SHMGET_TRACE_REQUIRE_BPF=1
+# and prints kernel x mode: PASS n (tests passed, summed over the binaries) or FAIL, and for
+# auto the mode it chose (one `shmget-trace -v --attach auto` run); then the failing tests and
+# their output, then `matrix: N passed, M failed` (cells).
 #
-# Usage: tests/vm/matrix.sh [--cache DIR] [--kernels 'bullseye bookworm trixie'] [--timeout SECS]
-#            [--bench N] [--bench-kernel SUITE] [--no-build] [--log-dir DIR] [-v]
-#   --cache     VM cache (kernels, qemu, busybox, initramfs images), as for run-in-vm.sh.
-#   --timeout   per VM (default 300 s; a VM normally needs 20-60 s under TCG).
-#   --bench N   also time N failing shmget calls per mode, untraced vs traced (3 rounds), in the
-#               --bench-kernel guest (default bookworm); 0 turns it off (default 200000).
-#   --log-dir   keep each VM's full output there (default: a temp dir, removed at exit).
-#   -v          print each VM's output as it comes.
+# Usage: tests/vm/matrix.sh [--cache DIR] [--kernels 'bullseye bookworm trixie']
+#            [--modes 'kprobe fentry tracepoint auto'] [--timeout SECS] [--test-timeout SECS]
+#            [--threads N] [--jobs N] [--log-dir DIR] [-v]
+#   --cache         VM cache (kernels, qemu, busybox, initramfs images), as for run-in-vm.sh.
+#   --timeout       per VM (default 1200 s).
+#   --test-timeout  per test binary and mode, in the guest (default 300 s).
+#   --threads       the test binaries' --test-threads (default 2, the VM's CPUs).
+#   --jobs          VMs at once (default 3: a guest keeps about one host core busy, much of
+#                   its time goes to waiting).
+#   --log-dir       keep each VM's full output there (default: a temp dir, removed at exit).
+#   -v              print each VM's output as it comes.
 # Exit code: 0 when every kernel x mode cell passed; 1 on any failure; 2 on bad usage.
-# The guest runs only static binaries (busybox-static, shmget-trace, shm-vm-check): no shared
-# libraries in the initramfs. Each VM runs under timeout(1) (run-in-vm.sh); nothing is left
-# running when this script ends, also when it is interrupted.
+# The guest runs only static binaries (busybox-static, shmget-trace, the test binaries, all
+# copied without debug info): no shared libraries in the initramfs. Each VM runs under
+# timeout(1) (run-in-vm.sh); nothing is left running when this script ends, also when it is
+# interrupted.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +31,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}
 KERNELS='bullseye bookworm trixie'
 MODES='kprobe fentry tracepoint auto'
-TIMEOUT=300 BENCH=200000 BENCH_KERNEL=bookworm BUILD=1 LOG_DIR='' VERBOSE=0
+TIMEOUT=1200 TEST_TIMEOUT=300 THREADS=2 JOBS=3 LOG_DIR='' VERBOSE=0
 
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
 die() { printf 'matrix: error: %s\n' "$*" >&2; exit 1; }
@@ -32,27 +40,29 @@ while (($#)); do
     case $1 in
         --cache) CACHE=${2:?}; shift 2 ;;
         --kernels) KERNELS=${2:?}; shift 2 ;;
+        --modes) MODES=${2:?}; shift 2 ;;
         --timeout) TIMEOUT=${2:?}; shift 2 ;;
-        --bench) BENCH=${2:?}; shift 2 ;;
-        --bench-kernel) BENCH_KERNEL=${2:?}; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
+        --test-timeout) TEST_TIMEOUT=${2:?}; shift 2 ;;
+        --threads) THREADS=${2:?}; shift 2 ;;
+        --jobs) JOBS=${2:?}; shift 2 ;;
         --log-dir) LOG_DIR=${2:?}; shift 2 ;;
         -v | --verbose) VERBOSE=1; shift ;;
         -h | --help) usage ;;
         *) usage ;;
     esac
 done
-[[ $TIMEOUT =~ ^[0-9]+$ && $BENCH =~ ^[0-9]+$ ]] || usage
+[[ $TIMEOUT =~ ^[0-9]+$ && $TEST_TIMEOUT =~ ^[0-9]+$ && $THREADS =~ ^[1-9][0-9]*$ && $JOBS =~ ^[1-9][0-9]*$ ]] ||
+    usage
+for m in $MODES; do [[ $m =~ ^(kprobe|fentry|tracepoint|auto)$ ]] || usage; done
 
 t0=$(date +%s)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/shmget-matrix.XXXXXX")
-CHILD=''
+CHILDREN=()
 cleanup() {
-    # run-in-vm.sh cleans up its qemu on TERM; wait for it to do so.
-    if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
-        kill -TERM "$CHILD" 2>/dev/null || true
-        wait "$CHILD" 2>/dev/null || true
-    fi
+    # run-in-vm.sh cleans up its qemu on TERM; wait for each to do so.
+    local c
+    for c in ${CHILDREN[@]+"${CHILDREN[@]}"}; do kill -TERM "$c" 2>/dev/null || true; done
+    for c in ${CHILDREN[@]+"${CHILDREN[@]}"}; do wait "$c" 2>/dev/null || true; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -61,66 +71,95 @@ trap 'exit 143' TERM HUP
 if [[ -z $LOG_DIR ]]; then LOG_DIR=$TMP/logs; fi
 mkdir -p "$LOG_DIR"
 
-# --- Build: fully static binaries (see .cargo/config.toml) ---
-REL=$ROOT/target/x86_64-unknown-linux-gnu/release
-if ((BUILD)); then
-    echo "matrix: cargo build --release" >&2
-    (cd "$ROOT" && cargo build --release --bins) >&2 || die "cargo build failed"
-fi
-for b in shmget-trace shm-vm-check; do
-    [[ -x $REL/$b ]] || die "missing $REL/$b (build first)"
-    # The initramfs has no shared libraries: refuse a dynamic binary here.
-    if ! LC_ALL=C ldd "$REL/$b" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
-        die "$REL/$b is dynamically linked; the guest has no shared libraries"
+# --- Build: the test profile's executables and the tracer, fully static (.cargo/config.toml) ---
+echo "matrix: cargo test --no-run" >&2
+(cd "$ROOT" && cargo test --no-run --message-format=json-render-diagnostics) >"$TMP/cargo.json" ||
+    die "cargo test --no-run failed"
+# One line per executable: "<kind> <target name> <profile.test> <path>".
+sed -nE 's/.*"target":\{"kind":\["([^"]*)"\][^}]*"name":"([^"]*)".*"profile":\{[^}]*"test":(true|false)\}.*"executable":"([^"]*)".*/\1 \2 \3 \4/p' \
+    "$TMP/cargo.json" >"$TMP/executables"
+TRACER='' ADDS=()
+mkdir -p "$TMP/bin/tests"
+# Copies without debug info keep the initramfs small (debug test binaries: 13-25 MB -> 2-6 MB).
+strip_copy() {
+    local src=$1 dst=$2
+    # The initramfs has no shared libraries: refuse a dynamic binary (readelf reads any ELF).
+    if LC_ALL=C readelf -lW "$src" 2>/dev/null | grep -q 'Requesting program interpreter'; then
+        die "$src is dynamically linked; the guest has no shared libraries (see .cargo/config.toml)"
     fi
-done
+    "${OBJCOPY:-objcopy}" --strip-debug "$src" "$dst" 2>/dev/null || cp "$src" "$dst"
+    chmod 755 "$dst"
+}
+while read -r kind name test exe; do
+    if [[ $test == true ]]; then
+        # Guest names: the integration tests by their target name, unit tests as lib / bin.NAME.
+        case $kind in
+            test) gname=$name ;;
+            lib) gname=lib ;;
+            *) gname=$kind.$name ;;
+        esac
+        strip_copy "$exe" "$TMP/bin/tests/$gname"
+        ADDS+=(--add "$TMP/bin/tests/$gname:/vm/tests/$gname")
+    elif [[ $kind == bin && $name == shmget-trace ]]; then
+        TRACER=$exe
+    fi
+done <"$TMP/executables"
+[[ -n $TRACER ]] || die "cargo built no shmget-trace binary (see $TMP/cargo.json)"
+((${#ADDS[@]})) || die "cargo built no test executables"
+strip_copy "$TRACER" "$TMP/bin/shmget-trace"
+ADDS+=(--add "$TMP/bin/shmget-trace:/bin/shmget-trace")
+echo "matrix: test binaries: $(cd "$TMP/bin/tests" && echo *)" >&2
 
 # --- Fetch kernels, qemu, busybox (cached) ---
 "$HERE/fetch.sh" "$CACHE" >&2 || die "fetch.sh failed"
 
-# --- One VM per kernel, all modes in it ---
-declare -A CELL RC KVER WALL
-BENCH_LINES=() SAME_LINES=() FAIL_DETAILS=()
-for k in $KERNELS; do
-    args=(--tracer /bin/shmget-trace)
-    if ((BENCH > 0)) && [[ $k == "$BENCH_KERNEL" ]]; then args+=(--bench "$BENCH"); fi
-    log=$LOG_DIR/$k.log
-    echo "matrix: $k: booting (modes: $MODES${args[2]:+; bench $BENCH calls})" >&2
-    s=$(date +%s.%N)
+# --- One VM per kernel, all modes in it; up to --jobs VMs at once ---
+declare -A CELL RC KVER WALL AUTO PIDOF START
+FAILS=()   # "kernel mode binary" of each failed run
+start_vm() {
+    local k=$1
+    echo "matrix: $k: booting (modes: $MODES)" >&2
+    START[$k]=$(date +%s.%N)
     # In the background so that a TERM to this script reaches run-in-vm.sh's own cleanup.
-    "$HERE/run-in-vm.sh" --kernel "$k" --cache "$CACHE" --timeout "$TIMEOUT" \
-        --add "$REL/shmget-trace:/bin/shmget-trace" \
-        -- "$REL/shm-vm-check" "${args[@]}" $MODES >"$log" 2>&1 &
-    CHILD=$!
+    "$HERE/run-in-vm.sh" --kernel "$k" --cache "$CACHE" --timeout "$TIMEOUT" "${ADDS[@]}" \
+        -- "$HERE/guest-tests.sh" --threads "$THREADS" --timeout "$TEST_TIMEOUT" $MODES \
+        >"$LOG_DIR/$k.log" 2>&1 &
+    PIDOF[$k]=$!
+    CHILDREN+=("$!")
     if ((VERBOSE)); then
-        tail -n +1 -f --pid="$CHILD" "$log" >&2 &
-        TAILPID=$!
+        tail -n +1 -f --pid="$!" "$LOG_DIR/$k.log" | sed -u "s/^/$k| /" >&2 &
     fi
-    rc=0; wait "$CHILD" || rc=$?
-    CHILD=''
-    if ((VERBOSE)); then wait "$TAILPID" 2>/dev/null || true; fi
-    WALL[$k]=$(echo "$s $(date +%s.%N)" | awk '{ printf "%.0f", $2 - $1 }')
+}
+collect_vm() {
+    local k=$1 log=$LOG_DIR/$1.log rc=0 m n ok seen b brc p f
+    wait "${PIDOF[$k]}" || rc=$?
+    WALL[$k]=$(echo "${START[$k]} $(date +%s.%N)" | awk '{ printf "%.0f", $2 - $1 }')
     RC[$k]=$rc
     KVER[$k]=$(sed -n "s/^run-in-vm: $k (\([^)]*\)).*/\1/p" "$log" | tail -n1)
+    AUTO[$k]=$(sed -n 's/^@@AUTO \([a-z?]*\).*/\1/p' "$log" | tail -n1)
     for m in $MODES; do
-        line=$(grep -a "^@@MODE $m " "$log" | tail -n1 || true)
-        if [[ $line =~ ^@@MODE\ $m\ PASS\ ([0-9]+)\ events\ chose=([a-z?]+) ]]; then
-            if [[ $m == auto ]]; then CELL[$k,$m]="PASS ${BASH_REMATCH[1]} ->${BASH_REMATCH[2]}"
-            else CELL[$k,$m]="PASS ${BASH_REMATCH[1]}"; fi
-        elif [[ $line == "@@MODE $m FAIL"* ]]; then
-            CELL[$k,$m]=FAIL
-            FAIL_DETAILS+=("$k $m: ${line#"@@MODE $m FAIL "}")
-        else
-            CELL[$k,$m]="NONE"
+        n=0 ok=1 seen=0
+        while read -r _ _ b brc p f _; do
+            seen=1
+            if [[ $brc == 0 && $f == 0 && $p != -1 ]]; then n=$((n + p)); else ok=0; FAILS+=("$k $m $b"); fi
+        done < <(grep -a "^@@RESULT $m " "$log" || true)
+        if ((seen && ok)); then
+            CELL[$k,$m]="PASS $n"
+            [[ $m != auto ]] || CELL[$k,$m]+=" ->${AUTO[$k]:-?}"
+        elif ((seen)); then CELL[$k,$m]=FAIL
+        else CELL[$k,$m]=NONE
         fi
     done
-    while IFS= read -r l; do SAME_LINES+=("$k: $l"); done < <(grep -a '^@@SAME ' "$log" || true)
-    while IFS= read -r l; do BENCH_LINES+=("$k: ${l#@@BENCH }"); done < <(grep -a '^@@BENCH ' "$log" || true)
-    if ((rc != 0)) && ! grep -qa '^@@MODE ' "$log"; then
-        FAIL_DETAILS+=("$k: VM exit $rc without results: $(grep -a '^run-in-vm:' "$log" | tail -n1)")
-    fi
     echo "matrix: $k: exit $rc, ${WALL[$k]}s" >&2
+}
+running=()
+for k in $KERNELS; do
+    if ((${#running[@]} >= JOBS)); then collect_vm "${running[0]}"; running=("${running[@]:1}"); fi
+    start_vm "$k"
+    running+=("$k")
 done
+for k in ${running[@]+"${running[@]}"}; do collect_vm "$k"; done
+CHILDREN=()
 
 # --- The matrix ---
 echo
@@ -137,36 +176,69 @@ for k in $KERNELS; do
     echo
     ((RC[$k] == 0)) || fail=1
 done
-echo "(PASS n: n events checked field for field; auto ->m: the mode auto chose)"
-for l in ${SAME_LINES[@]+"${SAME_LINES[@]}"}; do
-    echo "same events across modes, $l"
-    [[ $l == *"@@SAME PASS"* ]] || fail=1
-done
-if ((${#BENCH_LINES[@]})); then
-    echo "per-call cost (TCG, indicative only):"
-    printf '  %s\n' "${BENCH_LINES[@]}"
-    for l in "${BENCH_LINES[@]}"; do [[ $l != *FAIL* ]] || fail=1; done
-fi
-if ((${#FAIL_DETAILS[@]})); then
+echo "(PASS n: n tests passed, summed over the test binaries; auto ->m: the mode auto chose;"
+echo " NONE: the VM reported nothing for that mode)"
+
+# Ignored tests, with the reasons the binaries gave (they are not failures, but say what the
+# matrix did not cover).
+ign=$(for k in $KERNELS; do
+    awk -v k="$k" '/^@@BEGIN / { m = $2; b = $3; next }
+         /^test .* \.\.\. ignored/ { sub(/^test /, ""); print "  " k " " m " " b ": " $0 }' \
+        "$LOG_DIR/$k.log" 2>/dev/null
+done)
+if [[ -n $ign ]]; then echo "ignored:"; echo "$ign"; fi
+
+# Failing tests: their names, then the output the test binary printed for them.
+if ((${#FAILS[@]})) || ((fail)); then
+    echo
     echo "failures (full output in $LOG_DIR, kept with --log-dir):"
-    printf '  %s\n' "${FAIL_DETAILS[@]}"
+    for x in ${FAILS[@]+"${FAILS[@]}"}; do
+        read -r k m b <<<"$x"
+        awk -v m="$m" -v b="$b" -v k="$k" '
+            $0 == "@@BEGIN " m " " b { on = 1; next }
+            on && index($0, "@@RESULT " m " " b " ") == 1 {
+                split($0, r, " ")
+                if (r[5] == -1) how = "exit " r[4] ", no test result"
+                else how = r[6] " failed, exit " r[4]
+                printf "%s %s %s: %s:%s\n", k, m, b, how, (names == "" ? " -" : names); exit }
+            on && /^test .* \.\.\. FAILED$/ { t = $2; names = names " " t }' "$LOG_DIR/$k.log"
+    done | sed 's/^/  /'
+    for x in ${FAILS[@]+"${FAILS[@]}"}; do
+        read -r k m b <<<"$x"
+        echo
+        echo "--- $k $m $b ---"
+        # libtest's "failures:" block has each failing test's output; without one (a crash or
+        # a timeout), the last lines the binary printed.
+        awk -v m="$m" -v b="$b" '
+            $0 == "@@BEGIN " m " " b { on = 1; next }
+            !on { next }
+            index($0, "@@RESULT " m " " b " ") == 1 { exit }
+            { all[n++] = $0 }
+            $0 == "failures:" && !f { f = 1 }
+            f && /^test result: / { f = 2 }
+            f == 1 { out = out $0 "\n"; lines++ }
+            END {
+                if (out != "") printf "%s", out
+                else for (i = (n > 40 ? n - 40 : 0); i < n; i++) print all[i]
+            }' "$LOG_DIR/$k.log" | head -n 300 | sed 's/^/  | /'
+    done
     for k in $KERNELS; do
-        # A failed mode's details are the indented lines after its @@MODE line.
-        awk -v k="$k" '/^@@MODE [a-z]+ FAIL/ { on = 1; m = $2; next }
-             on && /^    / { if (n++ < 60) print "  " k " " m "|" $0; next } { on = 0 }' \
-            "$LOG_DIR/$k.log" 2>/dev/null || true
-        if ! grep -qa '^@@MODE ' "$LOG_DIR/$k.log" 2>/dev/null; then
-            tail -n 15 "$LOG_DIR/$k.log" 2>/dev/null | sed "s/^/  $k| /"
+        if ! grep -qa '^@@DONE' "$LOG_DIR/$k.log" 2>/dev/null; then
+            echo
+            echo "--- $k: the VM did not finish (exit ${RC[$k]}) ---"
+            tail -n 25 "$LOG_DIR/$k.log" 2>/dev/null | sed 's/^/  | /'
         fi
     done
 fi
+
 # The plain tally that CI reads: one per kernel and mode.
 passed=0 failed=0
 for k in $KERNELS; do
     for m in $MODES; do
-        if [[ ${CELL[$k,$m]} == PASS* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        if [[ ${CELL[$k,$m]:-NONE} == PASS* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     done
 done
+echo
 echo "matrix: $passed passed, $failed failed"
-echo "matrix: $(( $(date +%s) - t0 ))s in all ($(for k in $KERNELS; do printf '%s %ss ' "$k" "${WALL[$k]}"; done | sed 's/ $//')); $( ((fail)) && echo FAILED || echo all passed)"
+echo "matrix: $(($(date +%s) - t0))s in all ($(for k in $KERNELS; do printf '%s %ss ' "$k" "${WALL[$k]}"; done | sed 's/ $//')); $( ((fail)) && echo FAILED || echo all passed)"
 exit "$fail"

@@ -203,6 +203,11 @@ elif [[ -n $exitline ]]; then
 fi
 
 if [[ -z $exitline ]]; then
+    if ((!VERBOSE)) && [[ -n $beginline ]]; then
+        # What the program printed before it was cut short (a timeout): its results so far.
+        awk 'on && !/^\[ *[0-9]+\.[0-9]+\] / && !/^@@VM-NOTE@@ / { print }
+             /@@VM-BEGIN@@ [0-9.]+$/ { on = 1 }' "$TMP/console.txt"
+    fi
     if ((!VERBOSE)); then
         echo "run-in-vm: --- last console lines ---" >&2
         tail -n 40 "$TMP/console.txt" >&2

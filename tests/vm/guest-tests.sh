@@ -1,0 +1,68 @@
+#!/bin/sh
+# Runs inside a VM of the kernel matrix (tests/vm/matrix.sh), started by run-in-vm.sh's /init:
+# the project's own test binaries, once per attach mode, with marker lines the host parses.
+# busybox sh only; nothing here depends on the architecture.
+#
+# Usage (in the guest): guest-tests.sh [--threads N] [--timeout SECS] MODE...
+#   Test binaries: every executable in /vm/tests (copied there by matrix.sh); the tracer they
+#   run: /bin/shmget-trace.
+#   --timeout  per test binary and mode (busybox timeout, then everything it left is killed).
+# Markers (each on a line of its own):
+#   @@KERNEL <uname -r> <uname -m>
+#   @@AUTO <mode auto chose, or ?>          from one `shmget-trace -v --attach auto` run
+#   @@BEGIN <mode> <binary>                 then the test binary's own output (stdout+stderr)
+#   @@RESULT <mode> <binary> <rc> <passed> <failed> <ignored>   (counts -1: no `test result:`)
+#   @@DONE
+# Exit code: 0 when every binary exited 0 in every mode, else 1.
+
+threads=2
+timeout=240
+while [ $# -gt 0 ]; do
+    case $1 in
+        --threads) threads=$2; shift 2 ;;
+        --timeout) timeout=$2; shift 2 ;;
+        *) break ;;
+    esac
+done
+[ $# -gt 0 ] || set -- kprobe fentry tracepoint auto
+
+TRACER=/bin/shmget-trace
+OUT=/tmp/guest-tests.out
+echo "@@KERNEL $(uname -r) $(uname -m)"
+
+# Which mode auto takes here, and that the tracer runs at all.
+"$TRACER" -v --attach auto --tsv -d 0.2 >"$OUT" 2>&1 </dev/null
+rc=$?
+# Its own lines (libbpf's log is thousands); all of it when it failed.
+if [ "$rc" = 0 ]; then grep -v '^libbpf: ' "$OUT"; else tail -n 40 "$OUT"; fi | sed 's/^/auto| /'
+chose=$(sed -n 's/^shmget-trace: \([a-z]*\): used$/\1/p' "$OUT" | head -n 1)
+echo "@@AUTO ${chose:-?} $rc"
+
+status=0
+for mode in "$@"; do
+    for t in /vm/tests/*; do
+        [ -x "$t" ] || continue
+        name=${t##*/}
+        echo "@@BEGIN $mode $name"
+        # Output is shown as it comes (a hang shows where) and kept for the counts.
+        {
+            SHMGET_TRACE_ATTACH=$mode SHMGET_TRACE_BIN=$TRACER SHMGET_TRACE_REQUIRE_BPF=1 \
+                RUST_BACKTRACE=1 timeout -s KILL "$timeout" \
+                "$t" --test-threads "$threads" </dev/null 2>&1
+            echo $? >/tmp/guest-tests.rc
+        } | tee "$OUT"
+        rc=$(cat /tmp/guest-tests.rc)
+        if [ "$rc" = 137 ]; then
+            echo "guest-tests: $name ($mode) killed after ${timeout}s"
+        fi
+        # A test binary that died or timed out may have left tracers or workloads behind:
+        # end every process but this shell and init, so the next run starts clean.
+        if [ "$rc" != 0 ]; then kill -9 -1 2>/dev/null; sleep 0.2; fi
+        # "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; ..."
+        counts=$(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored;.*/\1 \2 \3/p' "$OUT" | tail -n 1)
+        echo "@@RESULT $mode $name $rc ${counts:--1 -1 -1}"
+        [ "$rc" = 0 ] || status=1
+    done
+done
+echo "@@DONE"
+exit $status
