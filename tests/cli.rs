@@ -573,15 +573,15 @@ fn main() {
             duration_ends_the_trace_by_itself,
         ),
         bpf("sigterm_stops_like_sigint", sigterm_stops_like_sigint),
-        bpf(
+        bpf_per_mode(
             "pid_filter_keeps_only_that_process",
             pid_filter_keeps_only_that_process,
         ),
-        bpf(
+        bpf_per_mode(
             "failed_filter_keeps_only_failures",
             failed_filter_keeps_only_failures,
         ),
-        bpf(
+        bpf_per_mode(
             "key_filter_keeps_only_that_key",
             key_filter_keeps_only_that_key,
         ),
@@ -594,7 +594,7 @@ fn main() {
             "auto_takes_the_cheapest_mode_that_works",
             auto_takes_the_cheapest_mode_that_works,
         ),
-        bpf("uid_and_name_filters", uid_and_name_filters),
+        bpf_per_mode("uid_and_name_filters", uid_and_name_filters),
         bpf("closed_stderr_is_no_panic", closed_stderr_is_no_panic),
         bpf("hangup_quit_and_usr1", hangup_quit_and_usr1),
         bpf(

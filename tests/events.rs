@@ -404,23 +404,23 @@ fn segment_life_by_every_entry_path() {
 
 fn main() {
     common::main(&[
-        bpf(
+        bpf_per_mode(
             "x86_64_shmget_calls_are_reported_field_for_field",
             x86_64_shmget_calls_are_reported_field_for_field,
         ),
-        bpf(
+        bpf_per_mode(
             "ia32_shmget_and_ipc_calls_are_reported_field_for_field",
             ia32_shmget_and_ipc_calls_are_reported_field_for_field,
         ),
-        bpf(
+        bpf_per_mode(
             "hostile_comm_stays_on_one_line_in_every_format",
             hostile_comm_stays_on_one_line_in_every_format,
         ),
-        bpf(
+        bpf_per_mode(
             "lost_events_are_counted_exactly",
             lost_events_are_counted_exactly,
         ),
-        bpf("cgroup_filter_and_path", cgroup_filter_and_path),
+        bpf_per_mode("cgroup_filter_and_path", cgroup_filter_and_path),
         bpf(
             "unknown_cgroup_is_one_clear_line",
             unknown_cgroup_is_one_clear_line,
@@ -437,11 +437,11 @@ fn main() {
             "new_cgroups_are_named_at_once_in_every_format",
             new_cgroups_are_named_at_once_in_every_format,
         ),
-        bpf(
+        bpf_per_mode(
             "created_opened_and_squatted_segments",
             created_opened_and_squatted_segments,
         ),
-        bpf(
+        bpf_per_mode(
             "segment_life_by_every_entry_path",
             segment_life_by_every_entry_path,
         ),

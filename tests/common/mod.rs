@@ -58,8 +58,14 @@ pub fn attach_mode() -> Option<String> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
     Nothing,
-    /// Loading BPF into the running kernel: root and BTF.
+    /// Loading BPF into the running kernel: root and BTF. What it checks
+    /// is the same in every attach mode (the userspace side, or a test
+    /// that goes through the modes itself): it runs once, in the pass with
+    /// no SHMGET_TRACE_ATTACH or with `auto`.
     Bpf,
+    /// Loading BPF, checking what the kernel side reports: it runs in the
+    /// pass of every attach mode.
+    BpfPerMode,
 }
 
 pub struct Test {
@@ -77,11 +83,20 @@ pub const fn plain(name: &'static str, run: fn()) -> Test {
     }
 }
 
-/// A test that loads BPF.
+/// A test that loads BPF, the same in every attach mode.
 pub const fn bpf(name: &'static str, run: fn()) -> Test {
     Test {
         name,
         needs: Needs::Bpf,
+        run,
+    }
+}
+
+/// A test of what the kernel side reports, run in every attach mode.
+pub const fn bpf_per_mode(name: &'static str, run: fn()) -> Test {
+    Test {
+        name,
+        needs: Needs::BpfPerMode,
         run,
     }
 }
@@ -108,7 +123,8 @@ pub fn main(tests: &[Test]) -> ! {
     workload::run_if_asked();
     let args = Arguments::from_args();
     let unavailable = bpf_unavailable();
-    let bpf_tests = tests.iter().filter(|t| t.needs == Needs::Bpf).count();
+    let loads_bpf = |t: &&Test| t.needs != Needs::Nothing;
+    let bpf_tests = tests.iter().filter(loads_bpf).count();
     if let Some(reason) = unavailable {
         if bpf_required() {
             eprintln!("BPF is required (SHMGET_TRACE_REQUIRE_BPF=1) but unavailable: {reason}");
@@ -116,21 +132,33 @@ pub fn main(tests: &[Test]) -> ! {
             eprintln!("note: {bpf_tests} tests that load BPF are ignored: {reason}");
         }
     }
-    if let Some(mode) = attach_mode() {
-        eprintln!("note: every tracer runs with --attach {mode}");
+    // A pass for one explicit mode runs only what depends on the mode.
+    let mode_pass = attach_mode().filter(|mode| mode != "auto");
+    if let Some(mode) = &mode_pass {
+        let once = tests.iter().filter(|t| t.needs == Needs::Bpf).count();
+        eprintln!(
+            "note: every tracer runs with --attach {mode}; {once} tests that are the same in \
+             every mode are ignored here (they run in the pass without a mode, or with auto)"
+        );
     }
     let trials = tests
         .iter()
         .map(|test| {
             let run = test.run;
+            let ignored = Trial::test(test.name, || Ok(())).with_ignored_flag(true);
             match (test.needs, unavailable) {
-                (Needs::Bpf, Some(reason)) if bpf_required() => Trial::test(test.name, move || {
+                (Needs::Nothing, _) => Trial::test(test.name, move || {
+                    run();
+                    Ok(())
+                }),
+                (_, Some(reason)) if bpf_required() => Trial::test(test.name, move || {
                     Err(Failed::from(format!(
                         "BPF is required (SHMGET_TRACE_REQUIRE_BPF=1) but unavailable: {reason}"
                     )))
                 }),
-                (Needs::Bpf, Some(_)) => Trial::test(test.name, || Ok(())).with_ignored_flag(true),
-                _ => Trial::test(test.name, move || {
+                (_, Some(_)) => ignored,
+                (Needs::Bpf, None) if mode_pass.is_some() => ignored,
+                (_, None) => Trial::test(test.name, move || {
                     run();
                     Ok(())
                 }),

@@ -1,5 +1,5 @@
 //! What shmget-trace must report for a shmget this thread made, field for
-//! field. Shared by the integration tests and shm-vm-check.
+//! field. Shared by the integration tests (which the VM matrix runs in each guest).
 
 #![allow(dead_code)]
 
