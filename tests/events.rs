@@ -257,12 +257,18 @@ fn forged_container_names_say_whose_subtree() {
 /// cgroup2 is, the user's text escaped.
 fn cgroup_arguments_get_clear_errors() {
     let run = |path: &str| {
-        let out = std::process::Command::new(tracer_bin())
+        // A tracer that takes a bad path for a good one would trace on:
+        // it must end by itself, at once.
+        let mut child = std::process::Command::new(tracer_bin())
             .args(["--cgroup", path])
-            .output()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "{path:?}: {stderr}");
+        let status = wait_with_timeout(&mut child, std::time::Duration::from_secs(30));
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(1), "{path:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{path:?}: {stderr}");
         stderr
     };
