@@ -74,7 +74,7 @@ struct Consumer {
 
 impl Consumer {
     fn on_sample(&mut self, data: &[u8]) {
-        if self.undecodable.is_some() || self.limit.is_some_and(|n| self.delivered >= n) {
+        if self.undecodable.is_some() || self.limit_reached() {
             return;
         }
         // Traced, but there is nowhere to write it: counted, not lost.
@@ -96,9 +96,12 @@ impl Consumer {
     }
 
     fn finished(&self) -> bool {
-        self.write_error.is_some()
-            || self.undecodable.is_some()
-            || self.limit.is_some_and(|n| self.delivered >= n)
+        self.write_error.is_some() || self.undecodable.is_some() || self.limit_reached()
+    }
+
+    /// `--count` events have been written: the rest are not wanted.
+    fn limit_reached(&self) -> bool {
+        self.limit.is_some_and(|n| self.delivered >= n)
     }
 
     fn flush(&mut self) {
