@@ -46,20 +46,24 @@ impl Op {
     }
 }
 
-/// The system call table a call came through.
+/// The system call table a call came through. x32 calls (the number with
+/// bit 30 set, on kernels with CONFIG_X86_X32_ABI) run the x86_64
+/// functions, so they have no entry path of their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Abi {
     X86_64,
     Ia32,
+    X32,
 }
 
 impl Abi {
-    pub const ALL: [Abi; 2] = [Abi::X86_64, Abi::Ia32];
+    pub const ALL: [Abi; 3] = [Abi::X86_64, Abi::Ia32, Abi::X32];
 
     pub fn name(self) -> &'static str {
         match self {
             Abi::X86_64 => "x86_64",
             Abi::Ia32 => "ia32",
+            Abi::X32 => "x32",
         }
     }
 
@@ -67,6 +71,7 @@ impl Abi {
         match self {
             Abi::X86_64 => shm_abi::ABI_X86_64.0,
             Abi::Ia32 => shm_abi::ABI_IA32.0,
+            Abi::X32 => shm_abi::ABI_X32.0,
         }
     }
 

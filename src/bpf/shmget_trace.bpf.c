@@ -34,6 +34,8 @@
 #define IPCCALL_SHMGET 23
 #define IPCCALL_SHMCTL 24
 
+#define ENOSYS 38
+
 /* Filters, set by userspace before load; 0/false means "no filter". */
 const volatile __u32 filter_pid = 0;
 const volatile __u32 filter_tid = 0;
@@ -407,6 +409,7 @@ static __always_inline int decode_call(struct shm_args *args, const struct pt_re
 	enum shm_op op;
 	__u64 arg[6];
 
+	abi = syscall_abi(nr, abi);
 #define SYSCALL_CASE(a, number, o, c)				\
 	if (abi == a && nr == number) {				\
 		op = o;						\
@@ -539,6 +542,10 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 	if (!(false SHM_SYSCALLS(NR_MATCHES)))
 		return 0;
 #undef NR_MATCHES
+	/* No shared-memory function returns ENOSYS: the call ran none (an
+	 * x32 number on a kernel without x32, a number the kernel refused). */
+	if (ret == -ENOSYS)
+		return 0;
 	if (decode_call(&args, regs, current_abi(), true) != 1)
 		return 0;
 	return complete(&args, ret);

@@ -6,8 +6,11 @@
  *       shared-memory syscall of every ABI (for ipc() the operation is
  *       read from its argument 0, and the one given here is unused);
  *   syscall_nr(regs) and syscall_args(arg, regs, abi, at_exit): the
- *       number and the six arguments from the registers the syscall entry
- *       saved, 32-bit ABIs' arguments truncated to 32 bits;
+ *       number, as the kernel dispatched by it, and the six arguments from
+ *       the registers the syscall entry saved, 32-bit ABIs' arguments
+ *       truncated to 32 bits;
+ *   syscall_abi(nr, abi): the ABI of a call with that number, made by a
+ *       task in `abi` (a native task's number can select another table);
  *   current_abi(): which ABI the current task's syscall came through. */
 #ifndef SHMGET_SYSCALL_ABI_H
 #define SHMGET_SYSCALL_ABI_H
@@ -20,27 +23,61 @@
 	X(ABI_X86_64, 30, OP_SHMAT, CALL_DIRECT)		\
 	X(ABI_X86_64, 31, OP_SHMCTL, CALL_DIRECT)		\
 	X(ABI_X86_64, 67, OP_SHMDT, CALL_DIRECT)		\
+	X(ABI_X32, X32_SYSCALL_BIT | 29, OP_SHMGET, CALL_DIRECT) \
+	X(ABI_X32, X32_SYSCALL_BIT | 30, OP_SHMAT, CALL_DIRECT) \
+	X(ABI_X32, X32_SYSCALL_BIT | 31, OP_SHMCTL, CALL_DIRECT) \
+	X(ABI_X32, X32_SYSCALL_BIT | 67, OP_SHMDT, CALL_DIRECT) \
 	X(ABI_IA32, 395, OP_SHMGET, CALL_DIRECT)		\
 	X(ABI_IA32, 396, OP_SHMCTL, CALL_DIRECT)		\
 	X(ABI_IA32, 397, OP_SHMAT, CALL_DIRECT)		\
 	X(ABI_IA32, 398, OP_SHMDT, CALL_DIRECT)		\
 	X(ABI_IA32, 117, OP_SHMGET, CALL_IPC)
 
+/* arch/x86/include/uapi/asm/unistd.h: an x32 syscall is its number in the
+ * x32 table with this bit set. The table's shared-memory calls are the
+ * x86_64 ones ("common" in syscall_64.tbl): the same __x64_sys_* functions
+ * and argument registers. Kernels without CONFIG_X86_X32_ABI fail such a
+ * call with ENOSYS before any shared-memory function runs. */
+#define X32_SYSCALL_BIT 0x40000000
+
 /* arch/x86/include/asm/thread_info.h: set while a task runs a 32-bit syscall */
 #define TS_COMPAT 0x0002
 
+/* The number the kernel dispatched by: the low 32 bits of orig_ax (the
+ * user's rax), whatever the high ones hold.
+ *   6.x: do_syscall_64(regs, int nr) looks the number up as an unsigned
+ *     int (do_syscall_x64, do_syscall_x32); ia32 entries always did.
+ *   5.10: do_syscall_64(unsigned long nr, regs) used all 64 bits, so a
+ *     number with high bits set failed with ENOSYS, unless the task had
+ *     syscall-entry work (ptrace, seccomp, audit, or a syscall tracepoint
+ *     attached anywhere, which sets TIF_SYSCALL_TRACEPOINT on every task):
+ *     then syscall_trace_enter() took the number from syscall_get_nr(),
+ *     an int, and the call ran by its low 32 bits.
+ * Each mode sees only calls that ran by the low 32 bits: kprobe and fentry
+ * hook functions that such calls reach (a call that failed with ENOSYS
+ * reaches none); tracepoint mode's own sys_exit program makes every task
+ * take the int path on 5.10, and a call that failed with ENOSYS is
+ * skipped there (no shared-memory function returns ENOSYS). */
 static __always_inline long syscall_nr(const struct pt_regs *regs)
 {
-	return regs->orig_ax;
+	return (__u32)regs->orig_ax;
 }
 
-/* x86_64: di, si, dx, r10, r8, r9; ia32: bx, cx, dx, si, di, bp. The
+/* A native task's number with the x32 bit comes through the x32 table. */
+static __always_inline enum shm_abi syscall_abi(long nr, enum shm_abi abi)
+{
+	if (abi == ABI_X86_64 && (nr & X32_SYSCALL_BIT))
+		return ABI_X32;
+	return abi;
+}
+
+/* x86_64 and x32: di, si, dx, r10, r8, r9; ia32: bx, cx, dx, si, di, bp. The
  * return value goes to ax, which holds no argument: the same at entry and
  * at exit. */
 static __always_inline void syscall_args(__u64 arg[6], const struct pt_regs *regs,
 					 enum shm_abi abi, bool at_exit)
 {
-	if (abi == ABI_X86_64) {
+	if (abi != ABI_IA32) {
 		arg[0] = regs->di;
 		arg[1] = regs->si;
 		arg[2] = regs->dx;

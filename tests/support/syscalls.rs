@@ -40,6 +40,15 @@ fn native(ret: i64) -> i64 {
     }
 }
 
+/// x86_64 syscall `nr` (all 64 bits of rax, as the caller gives them).
+pub fn raw_syscall3(nr: u64, a: u64, b: u64, c: u64) -> i64 {
+    // SAFETY: the calls made through this take no pointers.
+    native(unsafe { libc::syscall(nr as libc::c_long, a, b, c) })
+}
+
+/// The x32 ABI's syscall numbers: the x32 table's number with this bit.
+pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
+
 pub fn native_shmget(key: i32, size: u64, shmflg: i32) -> i64 {
     // SAFETY: shmget takes no pointers.
     native(unsafe { libc::syscall(libc::SYS_shmget, key, size, shmflg) })
