@@ -30,6 +30,7 @@ use crate::cli::Cli;
 use crate::domain::{Abi, AttachMode, Carrier, Op};
 use crate::error::Error;
 use crate::kernel::{self, FexitRefused, VmlinuxBtf};
+use crate::skel::types::lost_reason;
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
 /// Cheapest first: fexit runs one trampoline and needs no pairing map;
@@ -270,24 +271,70 @@ impl Tracer {
             .sum()
     }
 
-    /// Events dropped in the kernel so far, all reasons, all CPUs.
-    pub fn lost(&self) -> Result<u64, Error> {
+    /// Events dropped in the kernel so far, by reason, all CPUs.
+    pub fn lost(&self) -> Result<Lost, Error> {
         let lost = &self.skel.maps.lost;
-        let mut total = self.misses_at_detach + self.probe_misses();
-        for reason in 0..lost.max_entries() {
+        let mut counts = [0u64; LOST_REASONS];
+        for (reason, count) in counts.iter_mut().enumerate() {
             let per_cpu = lost
-                .lookup_percpu(&reason.to_ne_bytes(), MapFlags::ANY)
+                .lookup_percpu(&(reason as u32).to_ne_bytes(), MapFlags::ANY)
                 .map_err(|source| Error::Bpf {
                     context: "reading the lost-event counters",
                     source,
                 })?
                 .unwrap_or_default();
-            total += per_cpu
+            *count = per_cpu
                 .iter()
                 .filter_map(|bytes| bytes.get(..8)?.try_into().ok().map(u64::from_ne_bytes))
                 .sum::<u64>();
         }
-        Ok(total)
+        Ok(Lost {
+            ringbuf_full: counts[lost_reason::LOST_RINGBUF_FULL.0 as usize],
+            unpaired: counts[lost_reason::LOST_UNPAIRED.0 as usize],
+            unreadable: counts[lost_reason::LOST_UNREADABLE.0 as usize],
+            probe_misses: self.misses_at_detach + self.probe_misses(),
+        })
+    }
+}
+
+/// The kernel side's loss counters (`enum lost_reason`).
+const LOST_REASONS: usize = lost_reason::LOST_REASONS.0 as usize;
+
+/// Events the kernel side could not deliver, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lost {
+    /// No room in the ring buffer (bpf_ringbuf_reserve failed).
+    pub ringbuf_full: u64,
+    /// kprobe mode: an entry that could not be kept for its return (the
+    /// pairing map full).
+    pub unpaired: u64,
+    /// fentry mode: the saved user registers could not be found (kernels
+    /// before 5.15, where they are looked for at the top of the stack).
+    pub unreadable: u64,
+    /// kprobe mode: calls the kernel ran no kprobe or kretprobe for
+    /// (reported by kernels 6.7 and later).
+    pub probe_misses: u64,
+}
+
+impl Lost {
+    pub fn total(&self) -> u64 {
+        self.ringbuf_full + self.unpaired + self.unreadable + self.probe_misses
+    }
+
+    /// `12 ring buffer full, 3 kprobe misses`: the reasons with a count,
+    /// in this order; empty when nothing was lost.
+    pub fn reasons(&self) -> String {
+        [
+            (self.ringbuf_full, "ring buffer full"),
+            (self.unpaired, "entry not paired (kprobe map full)"),
+            (self.unreadable, "registers unreadable (fentry fallback)"),
+            (self.probe_misses, "kprobe misses"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 }
 

@@ -189,21 +189,31 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {
             }
             consumer.flush();
+            let lost = tracer.lost()?;
+            if lost.total() > 0 {
+                crate::note!("lost so far: {}", lost.reasons());
+            }
             crate::note!(
                 "{} events so far, {} lost",
                 consumer.output.written(),
-                tracer.lost()?
+                lost.total()
             );
         }
         if Instant::now() >= next_lost_check {
             next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
             let lost = tracer.lost()?;
-            if lost > lost_reported {
+            if lost.total() > lost_reported {
+                let hint = if lost.ringbuf_full > 0 {
+                    " (a larger --ringbuf-size helps when the ring buffer is full)"
+                } else {
+                    ""
+                };
                 crate::note!(
-                    "{lost} events lost so far: the ring buffer was full \
-                     (a larger --ringbuf-size helps)"
+                    "{} events lost so far: {}{hint}",
+                    lost.total(),
+                    lost.reasons()
                 );
-                lost_reported = lost;
+                lost_reported = lost.total();
             }
         }
     }
@@ -225,7 +235,16 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             crate::note!("{unwritten} events not written: {e}");
         }
     }
-    crate::note!("{} events, {} lost", consumer.output.written(), lost);
+    // The summary stays one fixed line (scripts parse it); the reasons go
+    // on the line before it.
+    if lost.total() > 0 {
+        crate::note!("lost: {}", lost.reasons());
+    }
+    crate::note!(
+        "{} events, {} lost",
+        consumer.output.written(),
+        lost.total()
+    );
     if let Some(unknown) = consumer.undecodable {
         return Err(Error::Undecodable(unknown));
     }

@@ -146,6 +146,20 @@ fn lost_events_are_counted_exactly() {
         "delivered {delivered} + lost {lost}"
     );
     assert!(lost > 0, "a 4K ring buffer cannot hold a burst of {CALLS}");
+    // The reasons, on the line before the summary: here, the ring buffer.
+    let reasons = &done.stderr[done.stderr.len() - 2];
+    let ringbuf_full = reasons
+        .strip_prefix("shmget-trace: lost: ")
+        .and_then(|r| {
+            r.split(", ")
+                .find_map(|r| r.strip_suffix(" ring buffer full"))
+        })
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        ringbuf_full.is_some_and(|n| n > 0 && n <= lost),
+        "the line before the summary names the ring buffer as a reason: {:?}",
+        done.stderr
+    );
 }
 
 /// A process moved into a cgroup of its own: `--cgroup` keeps only its

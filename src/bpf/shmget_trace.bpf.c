@@ -100,6 +100,8 @@ struct {
 /* Unused at run time: puts struct shm_event into the object's BTF, so the
  * skeleton generates its Rust type. */
 struct shm_event shm_event_btf_anchor = {};
+/* The same for the loss reasons, which userspace reads the counters by. */
+enum lost_reason lost_reason_btf_anchor = LOST_RINGBUF_FULL;
 
 static __always_inline void count_lost(__u32 reason)
 {
