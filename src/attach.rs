@@ -93,6 +93,11 @@ pub struct ProgramRole {
     /// all four).
     pub path: Option<EntryPath>,
     pub ops: Vec<Op>,
+    /// A helper (`kprobe_helper_do_shmat`): hooks no syscall, but completes
+    /// the events of this path (ipc(SHMAT)'s attach address from do_shmat).
+    /// Loaded where that path is covered and the kernel has its function;
+    /// without it the events say that they lack what it gives.
+    pub helps: Option<EntryPath>,
 }
 
 impl ProgramRole {
@@ -112,6 +117,7 @@ impl ProgramRole {
                     function: None,
                     path: None,
                     ops: Op::ALL.to_vec(),
+                    helps: None,
                 })
             }
             _ => return Err(format!("program {name}: unknown hook {hook:?}")),
@@ -120,6 +126,20 @@ impl ProgramRole {
             .strip_prefix(hook)
             .and_then(|rest| rest.strip_prefix('_'))
             .ok_or_else(|| format!("program {name}: the name does not start with {hook}_"))?;
+        if let Some(function) = stem.strip_prefix("helper_") {
+            // The one helper: do_shmat, for ipc(SHMAT).
+            if function != "do_shmat" || target != function {
+                return Err(format!("program {name}: unknown helper in {section:?}"));
+            }
+            return Ok(ProgramRole {
+                name: name.into(),
+                mode,
+                function: Some(target.into()),
+                path: None,
+                ops: vec![Op::Shmat],
+                helps: Some(EntryPath::new(Abi::Ia32, Carrier::Ipc)),
+            });
+        }
         let (abi, what) = ABI_PREFIXES
             .iter()
             .find_map(|(prefix, abi)| Some((*abi, stem.strip_prefix(prefix)?.strip_prefix('_')?)))
@@ -144,6 +164,7 @@ impl ProgramRole {
             function: Some(target.into()),
             path: Some(EntryPath::new(abi, carrier)),
             ops,
+            helps: None,
         })
     }
 
@@ -588,9 +609,16 @@ fn needed<'r>(mode: AttachMode, plan: &'r Plan) -> impl Iterator<Item = &'r Prog
     let covered = covered_paths(&plan.roles, ops, &plan.kernel);
     plan.roles.iter().filter(move |r| {
         r.mode == mode
-            && match r.path {
-                Some(path) => covered.contains(&path) && r.serves(ops),
-                None => true,
+            && match (r.path, r.helps) {
+                (Some(path), _) => covered.contains(&path) && r.serves(ops),
+                (None, Some(path)) => {
+                    covered.contains(&path)
+                        && r.serves(ops)
+                        && plan
+                            .kernel
+                            .has_function(r.function.as_deref().unwrap_or_default())
+                }
+                (None, None) => true,
             }
     })
 }
@@ -836,12 +864,18 @@ mod tests {
         assert_eq!(ipc.ops, Op::ALL);
         let tp = ProgramRole::parse("tp_sys_exit", "tp_btf/sys_exit").unwrap();
         assert_eq!((tp.mode, tp.path), (AttachMode::Tracepoint, None));
+        let helper = ProgramRole::parse("fexit_helper_do_shmat", "fexit/do_shmat").unwrap();
+        assert_eq!((helper.mode, helper.path), (AttachMode::Fentry, None));
+        assert_eq!(helper.helps, Some(EntryPath::new(Abi::Ia32, Carrier::Ipc)));
+        assert_eq!(helper.ops, [Op::Shmat]);
         for (name, section) in [
             ("fexit_x64_shmfoo", "fexit/__x64_sys_shmfoo"),
             ("fexit_sparc_shmget", "fexit/__sparc_sys_shmget"),
             ("kprobe_x64_shmget", "uprobe/x"),
             ("kprobe_x64_shmget", "kprobe/"),
             ("fexit_x64_shmget", "kprobe/__x64_sys_shmget"),
+            ("fexit_helper_do_shmdt", "fexit/do_shmdt"),
+            ("fexit_helper_do_shmat", "fexit/do_shmdt"),
         ] {
             assert!(
                 ProgramRole::parse(name, section).is_err(),

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::skel::types::{shm_abi, shm_call, shm_op};
+use crate::skel::types::{attach_addr_source, shm_abi, shm_call, shm_op};
 
 /// A System V shared-memory operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,5 +151,45 @@ mod tests {
             UnknownRaw("ABI", 7).to_string(),
             "unknown ABI 7 from the BPF program"
         );
+    }
+}
+
+/// Where a shmat's attach address comes from, for a shmat that attached
+/// the segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachAddrFrom {
+    /// From the kernel: shmat's return value, or ipc(SHMAT)'s do_shmat.
+    Kernel,
+    /// ipc(SHMAT) where the mode cannot see do_shmat (tracepoint): read
+    /// back from the caller's memory after the call, where another thread
+    /// may have changed it.
+    User,
+    /// ipc(SHMAT) attached the segment but failed with EFAULT writing the
+    /// address back, in a mode that cannot see do_shmat.
+    Unknown,
+}
+
+impl AttachAddrFrom {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachAddrFrom::Kernel => "kernel",
+            AttachAddrFrom::User => "user",
+            AttachAddrFrom::Unknown => "unknown",
+        }
+    }
+
+    pub fn address_known(self) -> bool {
+        self != AttachAddrFrom::Unknown
+    }
+
+    /// None: no segment was attached.
+    pub fn from_raw(raw: attach_addr_source) -> Result<Option<AttachAddrFrom>, UnknownRaw> {
+        match raw {
+            attach_addr_source::ADDR_NONE => Ok(None),
+            attach_addr_source::ADDR_KERNEL => Ok(Some(AttachAddrFrom::Kernel)),
+            attach_addr_source::ADDR_USER => Ok(Some(AttachAddrFrom::User)),
+            attach_addr_source::ADDR_UNKNOWN => Ok(Some(AttachAddrFrom::Unknown)),
+            other => Err(UnknownRaw("attach address source", other.0)),
+        }
     }
 }

@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 
 use crate::cgroup::CgroupPaths;
 use crate::decode::{self, TimeFormatter};
-use crate::domain::{Abi, Carrier, Op, UnknownRaw};
+use crate::domain::{Abi, AttachAddrFrom, Carrier, Op, UnknownRaw};
 use crate::event::{self, WallClock};
 use crate::segment;
 
@@ -131,9 +131,13 @@ pub struct Record<'a> {
     pub cmd: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<Hex>,
-    /// Where a successful shmat attached the segment.
+    /// Where a shmat attached the segment, where that is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attach_addr: Option<Hex>,
+    /// Present when a shmat attached the segment: where `attach_addr`
+    /// comes from (`kernel`, `user`), or `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach_addr_from: Option<&'static str>,
     /// Not a field: changes whenever any field but `time` differs from
     /// the previous record's, so that a writer may reuse text meanwhile.
     #[serde(skip)]
@@ -251,6 +255,7 @@ impl Decoder {
             self.generation += 1;
         }
         let outcome = segment::outcome(raw, op);
+        let attach_from = AttachAddrFrom::from_raw(raw.attach_addr_from)?;
         let is_shmget = op == Op::Shmget;
         Ok(Record {
             time: &scratch.time,
@@ -282,7 +287,10 @@ impl Decoder {
             shmid: matches!(op, Op::Shmat | Op::Shmctl).then_some(args.shmid),
             cmd,
             addr: matches!(op, Op::Shmat | Op::Shmdt).then_some(Hex(args.addr)),
-            attach_addr: (op == Op::Shmat && raw.ret >= 0).then_some(Hex(raw.attach_addr)),
+            attach_addr: attach_from
+                .filter(|from| from.address_known())
+                .map(|_| Hex(raw.attach_addr)),
+            attach_addr_from: attach_from.map(AttachAddrFrom::name),
             generation: self.generation,
         })
     }

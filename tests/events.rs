@@ -512,6 +512,126 @@ fn x32_shmget_is_reported_only_where_it_runs() {
     assert_reports_calls_that_ran(&tracer.stop(), &calls);
 }
 
+/// The mode this pass runs in, where the test is told (kprobe and fentry
+/// see do_shmat; tracepoint does not).
+fn sees_do_shmat() -> Option<bool> {
+    attach_mode()
+        .filter(|m| m != "auto")
+        .map(|m| m == "kprobe" || m == "fentry")
+}
+
+/// ipc(SHMAT) with a result pointer the kernel cannot write: the segment
+/// is attached (do_shmat succeeded) and the call fails with EFAULT. The
+/// event says so: errno EFAULT, attach_addr_from present (`kernel`, with
+/// the address, where the mode sees do_shmat; else `unknown`).
+fn ipc_shmat_with_bad_result_pointer_says_it_attached() {
+    let mut segments = Segments::default();
+    let id = segments.track(native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600));
+    assert!(id >= 0);
+    let tid = gettid().to_string();
+    let tracer = Tracer::start(&["--json", "-t", &tid, "--events", "shmat"]);
+    let ret = ia32_ipc_shmat_at(id, 0, 0, 8); // raddr = 8: unmapped
+    let mapped = segment_mappings(id);
+    for addr in &mapped {
+        assert_eq!(native_shmdt(*addr as i64), 0);
+    }
+    let done = tracer.stop();
+    assert_eq!(ret, -14, "EFAULT");
+    assert_eq!(mapped.len(), 1, "the segment was attached: {mapped:x?}");
+    let events = done.json_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(
+        (
+            &event["event"],
+            &event["call"],
+            &event["ret"],
+            &event["errno"]
+        ),
+        (
+            &"shmat".into(),
+            &"ipc".into(),
+            &(-14).into(),
+            &"EFAULT".into()
+        ),
+        "{event}"
+    );
+    let real = format!("{:#x}", mapped[0]);
+    match event["attach_addr_from"].as_str() {
+        Some("kernel") => assert_eq!(event["attach_addr"], real.as_str(), "{event}"),
+        Some("unknown") => {
+            assert!(event.get("attach_addr").is_none(), "{event}");
+            assert_ne!(
+                sees_do_shmat(),
+                Some(true),
+                "this mode sees do_shmat: {event}"
+            );
+        }
+        _ => panic!("the event must say the segment was attached: {event}"),
+    }
+}
+
+/// ipc(SHMAT) writes the address to the caller's memory, where another
+/// thread can replace it at once. The reported address is the real one
+/// (taken from the kernel), or marked as read from user memory, every
+/// time.
+fn ipc_shmat_address_is_the_kernels_or_marked() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const CALLS: usize = 3000;
+    let mut segments = Segments::default();
+    let id = segments.track(native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600));
+    assert!(id >= 0);
+    let slot = low_buffer();
+    let target = low_buffer(); // replaced by the segment (SHM_REMAP), then freed
+    let stop = Arc::new(AtomicBool::new(false));
+    let racer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // SAFETY: a low_buffer() mapping, never unmapped.
+                unsafe { std::ptr::write_volatile(slot as u64 as *mut u32, 0xdead_beef) };
+            }
+        })
+    };
+    let tid = gettid().to_string();
+    let tracer = Tracer::start(&["--json", "-t", &tid, "--events", "shmat"]);
+    let mut failures = vec![];
+    for _ in 0..CALLS {
+        let ret = ia32_ipc_shmat_at(id, target, SHM_REMAP, slot);
+        if ret != 0 {
+            failures.push(ret);
+            continue;
+        }
+        assert_eq!(native_shmdt(i64::from(target)), 0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let done = tracer.stop();
+    assert!(failures.is_empty(), "ipc(SHMAT) failed: {failures:?}");
+    let events = done.json_events();
+    assert_eq!(events.len(), CALLS);
+    let real = format!("{target:#x}");
+    let wrong = events
+        .iter()
+        .filter(|e| e["attach_addr"] != real.as_str())
+        .count();
+    let mut from_user = 0;
+    for event in &events {
+        match event["attach_addr_from"].as_str() {
+            Some("kernel") => assert_eq!(event["attach_addr"], real.as_str(), "{event}"),
+            Some("user") => from_user += 1,
+            _ => panic!(
+                "neither the kernel's address nor marked as read from user memory \
+                 ({wrong} of {CALLS} events name another address than {real}): {event}"
+            ),
+        }
+    }
+    if sees_do_shmat() == Some(true) {
+        assert_eq!(from_user, 0, "this mode takes the address from the kernel");
+    }
+}
+
 fn main() {
     common::main(&[
         bpf_per_mode(
@@ -562,6 +682,14 @@ fn main() {
         bpf_per_mode(
             "x32_shmget_is_reported_only_where_it_runs",
             x32_shmget_is_reported_only_where_it_runs,
+        ),
+        bpf_per_mode(
+            "ipc_shmat_with_bad_result_pointer_says_it_attached",
+            ipc_shmat_with_bad_result_pointer_says_it_attached,
+        ),
+        bpf_per_mode(
+            "ipc_shmat_address_is_the_kernels_or_marked",
+            ipc_shmat_address_is_the_kernels_or_marked,
         ),
     ])
 }

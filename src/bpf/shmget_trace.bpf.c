@@ -34,6 +34,7 @@
 #define IPCCALL_SHMGET 23
 #define IPCCALL_SHMCTL 24
 
+#define EFAULT 14
 #define ENOSYS 38
 
 /* Filters, set by userspace before load; 0/false means "no filter". */
@@ -80,6 +81,30 @@ struct {
 	__type(key, __u64);
 	__type(value, struct shm_args);
 } inflight SEC(".maps");
+
+/* ipc(SHMAT) returns 0 and writes the attach address to the caller's
+ * memory, where another thread can change it before the return hook reads
+ * it. kprobe and fentry modes take it from the kernel instead: do_shmat,
+ * which every shmat runs, stores it through its raddr argument (a kernel
+ * pointer) before it returns. Its return hook keeps it here per thread
+ * (success only; a failure removes the entry, so an entry found at the
+ * ipc() return is that call's), for the ipc() return to take. Entries of
+ * direct shmat calls, which never take them, are overwritten by the
+ * thread's next do_shmat or evicted (LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, __u64);
+} shmat_addr SEC(".maps");
+
+/* kprobe mode: do_shmat's raddr, from its entry to its return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, __u64);
+} shmat_raddr SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -148,17 +173,41 @@ static __always_inline bool wanted(const struct shm_args *args)
 	return true;
 }
 
-/* shmat returns the address; ipc(SHMAT) returns 0 and writes the (32-bit)
- * address where its third argument points, in memory the kernel has just
- * written to. */
-static __always_inline __u64 attach_address(const struct shm_args *args, long ret)
+/* shmat returns the address. ipc(SHMAT) returns 0 and writes the (32-bit)
+ * address where its third argument points; when it cannot (a bad pointer)
+ * it returns EFAULT with the segment attached all the same (do_shmat itself
+ * never fails with EFAULT). The address is do_shmat's (shmat_addr) where
+ * this mode sees do_shmat, else read back from the caller's memory. */
+static __always_inline void attach_address(struct shm_event *event, const struct shm_args *args,
+					   long ret)
 {
-	__u32 addr = 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 user_addr = 0;
+	__u64 *kernel_addr;
 
-	if (args->call != CALL_IPC)
-		return ret;
-	bpf_probe_read_user(&addr, sizeof(addr), (const void *)args->raddr_ptr);
-	return addr;
+	if (args->call != CALL_IPC) {
+		if (ret >= 0) {
+			event->attach_addr = ret;
+			event->attach_addr_from = ADDR_KERNEL;
+		}
+		return;
+	}
+	if (ret < 0 && ret != -EFAULT)
+		return;
+	kernel_addr = bpf_map_lookup_elem(&shmat_addr, &pid_tgid);
+	if (kernel_addr) {
+		event->attach_addr = *kernel_addr;
+		event->attach_addr_from = ADDR_KERNEL;
+		bpf_map_delete_elem(&shmat_addr, &pid_tgid);
+		return;
+	}
+	if (ret < 0) {
+		event->attach_addr_from = ADDR_UNKNOWN;
+		return;
+	}
+	bpf_probe_read_user(&user_addr, sizeof(user_addr), (const void *)args->raddr_ptr);
+	event->attach_addr = user_addr;
+	event->attach_addr_from = ADDR_USER;
 }
 
 static __always_inline __u64 submit_flags(void)
@@ -320,10 +369,11 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->newest_idx = -1;
 	event->seg_found = 0;
 	event->attach_addr = 0;
+	event->attach_addr_from = ADDR_NONE;
 	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
-	if (ret >= 0 && args->op == OP_SHMAT)
-		event->attach_addr = attach_address(args, ret);
+	if (args->op == OP_SHMAT)
+		attach_address(event, args, ret);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
 }
@@ -465,6 +515,48 @@ static __always_inline int kprobe_enter(const struct pt_regs *ctx, enum shm_abi 
 
 SHM_ENTRY_POINTS(KPROBE_PAIR)
 
+/* do_shmat's attach address, for ipc(SHMAT) (see shmat_addr): userspace
+ * loads these "helper" programs only with the ia32 ipc() path and shmat
+ * traced, and where the kernel has do_shmat. */
+static __always_inline void keep_shmat_addr(const void *raddr, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 addr;
+
+	if (ret == 0 && !bpf_probe_read_kernel(&addr, sizeof(addr), raddr))
+		bpf_map_update_elem(&shmat_addr, &pid_tgid, &addr, BPF_ANY);
+	else
+		bpf_map_delete_elem(&shmat_addr, &pid_tgid);
+}
+
+/* long do_shmat(int shmid, char __user *shmaddr, int shmflg, ulong *raddr,
+ *               unsigned long shmlba) */
+SEC("kprobe/do_shmat")
+int kprobe_helper_do_shmat(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 raddr = PT_REGS_PARM4(ctx);
+
+	/* Should the return be missed, the ipc() return finds no address
+	 * rather than an older call's. */
+	bpf_map_delete_elem(&shmat_addr, &pid_tgid);
+	bpf_map_update_elem(&shmat_raddr, &pid_tgid, &raddr, BPF_ANY);
+	return 0;
+}
+
+SEC("kretprobe/do_shmat")
+int kretprobe_helper_do_shmat(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 *raddr = bpf_map_lookup_elem(&shmat_raddr, &pid_tgid);
+
+	if (!raddr)
+		return 0;
+	keep_shmat_addr((const void *)*raddr, PT_REGS_RC(ctx));
+	bpf_map_delete_elem(&shmat_raddr, &pid_tgid);
+	return 0;
+}
+
 /* ---- fentry mode ----
  * The arguments come from the user registers the syscall entry saved,
  * task_pt_regs(current), which is what the wrappers get as their one
@@ -523,6 +615,13 @@ static __always_inline int fexit_leave(unsigned long long *ctx, enum shm_abi abi
 	int fexit_##name(unsigned long long *ctx) { return fexit_leave(ctx, abi); }
 
 SHM_ENTRY_POINTS(FEXIT)
+
+SEC("fexit/do_shmat")
+int fexit_helper_do_shmat(unsigned long long *ctx)
+{
+	keep_shmat_addr((const void *)ctx[3], (long)ctx[5]);
+	return 0;
+}
 
 /* ---- tracepoint mode ----
  * One program on raw_syscalls:sys_exit, through BTF. At exit the user

@@ -36,6 +36,20 @@ enum lost_reason {
 	LOST_REASONS = 3,
 };
 
+/* Where an event's attach_addr comes from. */
+enum attach_addr_source {
+	ADDR_NONE = 0,		/* no segment was attached */
+	ADDR_KERNEL = 1,	/* from the kernel: shmat's return value, or
+				 * (ipc(SHMAT)) what do_shmat stored */
+	ADDR_USER = 2,		/* ipc(SHMAT) in a mode that cannot see
+				 * do_shmat: read back from the caller's memory
+				 * after the call, where another thread may have
+				 * changed it */
+	ADDR_UNKNOWN = 3,	/* ipc(SHMAT) attached the segment but could not
+				 * write the address back (EFAULT), in a mode
+				 * that cannot see do_shmat */
+};
+
 /* What the entry hook learns; kept per thread until the return hook. */
 struct shm_args {
 	__u64 size;		/* shmget */
@@ -55,7 +69,7 @@ struct shm_event {
 	__u64 boot_ns;		/* bpf_ktime_get_boot_ns() at return */
 	__u64 cgroup_id;	/* cgroup v2 id */
 	__s64 ret;		/* segment id, address, 0, or -errno */
-	__u64 attach_addr;	/* of a successful shmat */
+	__u64 attach_addr;	/* where a shmat attached the segment */
 	struct shm_args args;
 	__u32 pid;		/* tgid */
 	__u32 tid;
@@ -71,6 +85,7 @@ struct shm_event {
 	__u32 seg_uid;		/* its owner */
 	__u32 seg_cuid;		/* its creator's uid */
 	__u32 seg_cpid;		/* its creator's pid */
+	enum attach_addr_source attach_addr_from; /* of attach_addr */
 	char comm[TASK_COMM_LEN];
 };
 

@@ -37,17 +37,18 @@ pub enum Column {
     Cmd,
     Addr,
     AttachAddr,
+    AttachAddrFrom,
 }
 
 impl Column {
     /// Every column, in TSV order.
     #[rustfmt::skip]
-    pub const ALL: [Column; 30] = {
+    pub const ALL: [Column; 31] = {
         use Column::*;
         [
             Time, Pid, Tid, Ppid, Uid, Gid, Comm, Abi, Call, Key, Size, Shmflg, Flags, Mode, Ret,
             Errno, Cgroup, CgroupPath, Container, Pidns, Mntns, Origin, OwnerUid, CreatorPid,
-            Squat, Event, Shmid, Cmd, Addr, AttachAddr,
+            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom,
         ]
     };
 
@@ -84,6 +85,7 @@ impl Column {
             Cmd => "cmd",
             Addr => "addr",
             AttachAddr => "attach_addr",
+            AttachAddrFrom => "attach_addr_from",
         }
     }
 
@@ -122,6 +124,7 @@ impl Column {
             Cmd => text(out, r.cmd),
             Addr => optional(out, r.addr, |out, hex| hex.write(out)),
             AttachAddr => optional(out, r.attach_addr, |out, hex| hex.write(out)),
+            AttachAddrFrom => text(out, r.attach_addr_from),
         }
     }
 }

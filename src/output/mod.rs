@@ -133,7 +133,7 @@ mod tests {
     use crate::cgroup::CgroupPaths;
     use crate::event::{bytes_of, RawEvent};
     use crate::record::Decoder;
-    use crate::skel::types::{shm_abi, shm_call, shm_op};
+    use crate::skel::types::{attach_addr_source, shm_abi, shm_call, shm_op};
     use serde_json::Value;
 
     /// Raw events of each kind: a created segment, a failed open, an
@@ -171,6 +171,7 @@ mod tests {
         attach.args.shmid = 32769;
         attach.args.shmflg = 0o10000;
         attach.attach_addr = 0xf7f0_0000;
+        attach.attach_addr_from = attach_addr_source::ADDR_KERNEL;
         let mut detach = base;
         detach.args.op = shm_op::OP_SHMDT;
         detach.args.addr = 0xf7f0_0000;

@@ -48,13 +48,34 @@ pub fn write_record(out: &mut Vec<u8>, record: &Record) {
     };
     let details = match record.op {
         Op::Shmget => cell(Column::Flags),
-        Op::Shmat => format!(
-            "shmid={} addr={} {} -> {}",
-            cell(Column::Shmid),
-            cell(Column::Addr),
-            cell(Column::Flags),
-            cell(Column::AttachAddr)
-        ),
+        Op::Shmat => {
+            // Where it attached, and how sure that is.
+            let attached = match (record.attach_addr_from, record.ret < 0) {
+                (Some("unknown"), _) => "attached, address not returned".to_string(),
+                (Some(from), failed) => format!(
+                    "{}{}{}",
+                    cell(Column::AttachAddr),
+                    if failed {
+                        " attached, address not returned"
+                    } else {
+                        ""
+                    },
+                    if from == "user" {
+                        " (read from user memory)"
+                    } else {
+                        ""
+                    }
+                ),
+                (None, _) => "-".to_string(),
+            };
+            format!(
+                "shmid={} addr={} {} -> {}",
+                cell(Column::Shmid),
+                cell(Column::Addr),
+                cell(Column::Flags),
+                attached
+            )
+        }
         Op::Shmdt => format!("addr={}", cell(Column::Addr)),
         Op::Shmctl => format!("shmid={} {}", cell(Column::Shmid), cell(Column::Cmd)),
     };

@@ -9,11 +9,11 @@ use super::syscalls::*;
 
 /// The TSV columns, and the JSON keys, in order.
 #[rustfmt::skip]
-pub const FIELDS: [&str; 30] = [
+pub const FIELDS: [&str; 31] = [
     "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
     "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
     "origin", "owner_uid", "creator_pid", "squat", "event", "shmid", "cmd", "addr",
-    "attach_addr",
+    "attach_addr", "attach_addr_from",
 ];
 
 /// One call the test made, and what the tracer must report for it.
@@ -271,6 +271,10 @@ pub fn segment_life(path: EntryPath) -> Vec<Value> {
     at["flags"] = "SHM_RDONLY".into();
     at["addr"] = "0x0".into();
     at["attach_addr"] = format!("{addr:#x}").into();
+    if !via_ipc {
+        // ipc(SHMAT)'s comes from the kernel or from user memory, by mode.
+        at["attach_addr_from"] = "kernel".into();
+    }
     let mut dt = base("shmdt", 0);
     dt["addr"] = format!("{addr:#x}").into();
     let ctl_event = |cmd: &str| {

@@ -101,6 +101,34 @@ pub fn ia32_ipc_shmat(shmid: i64, shmflg: i32, raddr: u32) -> i64 {
     )
 }
 
+/// ipc(SHMAT) at `shmaddr` (0: any), the address written to `raddr`.
+pub fn ia32_ipc_shmat_at(shmid: i64, shmaddr: u32, shmflg: i32, raddr: u32) -> i64 {
+    int80(
+        IA32_NR_IPC,
+        IPCCALL_SHMAT,
+        shmid as u32,
+        shmflg as u32,
+        raddr,
+        shmaddr,
+    )
+}
+
+pub const SHM_REMAP: i32 = 0o40000;
+
+/// Where the segment `shmid` is mapped in this process (/proc/self/maps:
+/// a SysV segment's inode is its id).
+pub fn segment_mappings(shmid: i64) -> Vec<u64> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (range, inode, path) = (fields.first()?, fields.get(4)?, fields.get(5)?);
+            (path.starts_with("/SYSV") && inode.parse::<i64>().ok()? == shmid)
+                .then(|| u64::from_str_radix(range.split('-').next()?, 16).ok())?
+        })
+        .collect()
+}
+
 pub fn ia32_ipc_shmdt(addr: i64) -> i64 {
     int80(IA32_NR_IPC, IPCCALL_SHMDT, 0, 0, 0, addr as u32)
 }
