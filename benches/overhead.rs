@@ -16,8 +16,15 @@
 //! Each round's bare figure is the mean of a run before and one after the
 //! traced runs; the verdict is on the median round.
 //!
-//! cargo bench --bench overhead [-- CALLS [ROUNDS] [fresh]]    (needs root;
-//! 5 million calls, 5 rounds)
+//! Then a stopped reader: the tracer is SIGSTOPped while it sleeps, and
+//! the loop runs for as many calls as fit in the ring buffer. The BPF side
+//! wakes a sleeping reader once the wakeup mark is passed; a reader that
+//! does not run must not make each later event pay for another wakeup.
+//! Prints ns per call, bare and with the reader stopped.
+//!
+//! cargo bench --bench overhead [-- CALLS [ROUNDS] [fresh] [stalled]]
+//! (needs root; 5 million calls, 5 rounds; `stalled`: only the stopped
+//! reader)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -116,6 +123,37 @@ fn traced_loop(calls: u64, args: &[&str], output: &OutputFile) -> Traced {
     }
 }
 
+/// Calls made while the reader is stopped: within the default 32 MiB ring
+/// buffer (about 200,000 events), past its wakeup mark (an eighth).
+const STALLED_CALLS: u64 = 150_000;
+
+/// ns per call of the loop while the tracer is stopped in its sleep, and
+/// the tracer's count of events and losses.
+fn stalled_reader(output: &OutputFile) -> (f64, u64, u64) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let stdout = output.open();
+    let tracer = Tracer::start_with(&["--tsv"], Stdout::File(stdout));
+    let pid = Pid::from_raw(tracer.pid() as i32);
+    // Idle, it sleeps (epoll_wait, its flag raised) within 100 ms.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    kill(pid, Signal::SIGSTOP).expect("stop the tracer");
+    let ns = shmget_loop(STALLED_CALLS);
+    kill(pid, Signal::SIGCONT).expect("continue the tracer");
+    let (delivered, lost) = tracer.stop().summary();
+    (ns, delivered, lost)
+}
+
+fn print_stalled(output: &OutputFile) {
+    let bare = shmget_loop(STALLED_CALLS);
+    let (stalled, delivered, lost) = stalled_reader(output);
+    println!(
+        "stalled reader: {STALLED_CALLS} calls while the tracer is stopped (SIGSTOP): \
+         {stalled:.1} ns/call, bare {bare:.1} ns/call, ratio {:.2}; {delivered} delivered, {lost} lost",
+        stalled / bare
+    );
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -132,6 +170,10 @@ fn main() {
     let fresh = std::env::args().any(|a| a == "fresh");
     if let Some(reason) = common::bpf_unavailable() {
         println!("overhead: skipped: {reason}");
+        return;
+    }
+    if std::env::args().any(|a| a == "stalled") {
+        print_stalled(&OutputFile::new(STALLED_CALLS * 200, fresh));
         return;
     }
     println!("overhead: {calls} failing shmget calls per run, {rounds} rounds");
@@ -187,4 +229,5 @@ fn main() {
         median(ratios),
         median(floors)
     );
+    print_stalled(&output);
 }

@@ -92,7 +92,8 @@ impl RingReader {
     }
 
     /// Sleeps until the BPF side wakes the reader or `timeout` passes, with
-    /// `asleep` raised meanwhile (the BPF side wakes the reader only then).
+    /// `asleep` raised meanwhile (the BPF side wakes the reader only then,
+    /// and lowers it as it does: one wakeup per sleep).
     /// Records may be waiting already: the wakeup policy decides when they
     /// are worth waking for. A signal ends the wait early.
     pub fn wait(&self, asleep: &AtomicU32, timeout: PollTimeout) {

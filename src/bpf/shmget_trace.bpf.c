@@ -64,9 +64,14 @@ const volatile __u64 wakeup_bytes = 0;
 const volatile __u32 task_struct_btf_id = 0;
 /* Set by the reader while it sleeps (epoll_wait). Awake, it finds events
  * itself, and a wakeup would only cost an interrupt: above the mark that
- * would be every event until the reader has made room. A producer that
- * misses the reader falling asleep is followed by one that sees it, or by
- * the reader's timer. */
+ * would be every event until the reader has made room. The producer that
+ * wakes it lowers the flag, so that one wakeup serves one sleep: a reader
+ * that does not run after it (stopped, starved of CPU) costs the traced
+ * threads no further wakeups until it sleeps again. (A plain store: BPF
+ * atomic exchange needs 5.12 and a v3 BPF target. Producers on other CPUs
+ * in the instant before the store is seen may wake it too: at most one
+ * each, not one per event.) A producer that misses the reader falling
+ * asleep is followed by one that sees it, or by the reader's timer. */
 volatile __u32 reader_asleep = 0;
 
 struct {
@@ -214,8 +219,10 @@ static __always_inline __u64 submit_flags(void)
 {
 	if (!wakeup_bytes)
 		return 0;
-	if (reader_asleep && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (reader_asleep && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
+		reader_asleep = 0;
 		return BPF_RB_FORCE_WAKEUP;
+	}
 	return BPF_RB_NO_WAKEUP;
 }
 
