@@ -623,10 +623,16 @@ static __always_inline int fexit_leave(unsigned long long *ctx, enum shm_abi abi
 
 SHM_ENTRY_POINTS(FEXIT)
 
+/* raddr (argument 3) is copied out of the context rather than loaded: 5.10's
+ * verifier refuses a load of a pointer argument to a type that is not a
+ * struct ("arg3 type LONG is not a struct"). */
 SEC("fexit/do_shmat")
 int fexit_helper_do_shmat(unsigned long long *ctx)
 {
-	keep_shmat_addr((const void *)ctx[3], (long)ctx[5]);
+	__u64 raddr = 0;
+
+	bpf_probe_read_kernel(&raddr, sizeof(raddr), &ctx[3]);
+	keep_shmat_addr((const void *)raddr, (long)ctx[5]);
 	return 0;
 }
 
