@@ -369,14 +369,14 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		count_lost(LOST_RINGBUF_FULL);
 		return 0;
 	}
+	/* Every byte written: a reserved record holds what an older one left
+	 * there, and userspace tells a repeated event by its bytes. */
+	__builtin_memset(event, 0, sizeof(*event));
 	event->boot_ns = bpf_ktime_get_boot_ns();
 	event->ret = ret;
 	event->args = *args;
 	describe_task(event);
 	event->newest_idx = -1;
-	event->seg_found = 0;
-	event->attach_addr = 0;
-	event->attach_addr_from = ADDR_NONE;
 	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
 	if (args->op == OP_SHMAT)

@@ -62,6 +62,7 @@ struct shm_args {
 	enum shm_abi abi;
 	enum shm_call call;
 	enum shm_op op;
+	__u32 reserved;		/* 0: no byte of an event is left unwritten */
 };
 
 /* One call, as it goes through the ring buffer. */
@@ -86,7 +87,18 @@ struct shm_event {
 	__u32 seg_cuid;		/* its creator's uid */
 	__u32 seg_cpid;		/* its creator's pid */
 	enum attach_addr_source attach_addr_from; /* of attach_addr */
+	__u32 reserved;		/* 0, as shm_args.reserved */
 	char comm[TASK_COMM_LEN];
 };
+
+/* No padding the compiler adds: every byte of an event is written, so
+ * userspace can tell two events apart by their bytes (it reuses the text
+ * of a repeated event). Padding left unwritten holds what an older record
+ * left in the ring buffer, and made every event look new. */
+_Static_assert(sizeof(struct shm_args) == __builtin_offsetof(struct shm_args, reserved) + 4,
+	       "struct shm_args has tail padding");
+_Static_assert(sizeof(struct shm_event) ==
+		       __builtin_offsetof(struct shm_event, comm) + TASK_COMM_LEN,
+	       "struct shm_event has tail padding");
 
 #endif /* SHMGET_TRACE_H */
