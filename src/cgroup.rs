@@ -64,7 +64,12 @@ impl Cgroup2Mount {
     /// root, escaped for output.
     fn cgroup(&self, dir: &Path) -> Option<Cgroup> {
         let below = dir.strip_prefix(&self.point).ok()?;
-        let path = self.root.join(below);
+        // (`join("")` would add a trailing slash for the mount's top.)
+        let path = if below.as_os_str().is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(below)
+        };
         let mut text = Vec::with_capacity(path.as_os_str().len());
         decode::write_escaped(&mut text, path.as_os_str().as_bytes());
         let text = String::from_utf8(text).unwrap_or_default();

@@ -199,9 +199,8 @@ fn hangup_quit_and_usr1() {
 fn full_output_counts_only_what_was_written() {
     use std::os::unix::process::CommandExt;
     const CALLS: u64 = 300;
-    let dir = std::env::temp_dir().join(format!("shmget-trace-full-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("out.tsv");
+    let dir = TempDir::new("shmget-trace-full");
+    let path = dir.0.join("out.tsv");
     let file = std::fs::File::create(&path).unwrap();
     let mut command = Command::new(tracer_bin());
     command
@@ -242,7 +241,6 @@ fn full_output_counts_only_what_was_written() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let status = wait_with_timeout(&mut child, Duration::from_secs(60));
     let output = std::fs::read(&path).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let whole_lines = output.iter().filter(|&&b| b == b'\n').count() as u64 - 1; // header
     let lines: Vec<&str> = rest.lines().collect();
     let summary = lines

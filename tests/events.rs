@@ -189,6 +189,82 @@ fn cgroup_filter_and_path() {
     }
 }
 
+/// cgroup2 as a tracer in a mount namespace of its own finds it: mounted
+/// from a subtree (a bind mount of one cgroup, as containers get), paths
+/// are still from the cgroup2 root and `--cgroup` takes the mount's top;
+/// with none mounted, one line says so and no path is shown.
+fn cgroup2_mounted_from_a_subtree_or_not_at_all() {
+    use std::os::unix::fs::MetadataExt;
+    let cgroup = TempCgroup::new(&format!("shmget-trace-sub-{}", std::process::id()));
+    let relative = cgroup.relative();
+    let id = std::fs::metadata(&cgroup.0).unwrap().ino();
+    let view = TempDir::new("shmget-trace-view");
+    let view_arg = view.0.display().to_string();
+    // In a private mount namespace (gone with the tracer): the subtree
+    // mounted at $2 when $1 names one, then every other cgroup2 unmounted.
+    let script = r#"set -e; subtree=$1; view=$2; shift 2
+        if [ -n "$subtree" ]; then mount --bind "$subtree" "$view"; fi
+        for m in $(awk '/ - cgroup2 / {print $5}' /proc/self/mountinfo); do
+            [ "$m" = "$view" ] || umount -l "$m"
+        done
+        exec "$@""#;
+    let key = unique_key(24);
+    let key_arg = key.to_string();
+    let subtree = cgroup.0.display().to_string();
+    for (subtree, filter) in [(subtree.as_str(), true), ("", false)] {
+        let wrapper = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            subtree,
+            &view_arg,
+        ];
+        let mut args = vec!["--json", "-k", &key_arg];
+        if filter {
+            args.extend(["--cgroup", &view_arg]);
+        }
+        let workload = Workload::spawn_waiting(&[&format!("native:{key}:0:0")]);
+        cgroup.add(workload.pid());
+        let tracer = Tracer::start_wrapped(&wrapper, &args);
+        native_shmget(key, 0, 0); // outside the cgroup: filtered out, or reported
+        let results = workload.go();
+        let done = tracer.stop();
+        let events = done.json_events();
+        let from_workload: Vec<_> = events
+            .iter()
+            .filter(|e| e["pid"] == results[0]["pid"])
+            .collect();
+        assert_eq!(from_workload.len(), 1, "{events:?}");
+        assert_eq!(from_workload[0]["cgroup"], id);
+        if filter {
+            assert_eq!(events.len(), 1, "only the cgroup's call: {events:?}");
+            assert_eq!(from_workload[0]["cgroup_path"], relative.as_str());
+        } else {
+            assert_eq!(events.len(), 2, "{events:?}");
+            assert!(
+                events.iter().all(|e| e.get("cgroup_path").is_none()),
+                "{events:?}"
+            );
+            let notes: Vec<_> = done
+                .stderr
+                .iter()
+                .filter(|l| l.contains("cgroup2"))
+                .collect();
+            assert_eq!(
+                notes,
+                ["shmget-trace: no cgroup2 file system is mounted: no cgroup paths or containers are shown"],
+                "{:?}",
+                done.stderr
+            );
+        }
+    }
+}
+
 /// Cgroups made a moment apart, as containers start: every call from each
 /// names its cgroup's path at once, and TSV and JSON say the same.
 fn new_cgroups_are_named_at_once_in_every_format() {
@@ -662,6 +738,10 @@ fn main() {
         bpf(
             "cgroup_arguments_get_clear_errors",
             cgroup_arguments_get_clear_errors,
+        ),
+        bpf(
+            "cgroup2_mounted_from_a_subtree_or_not_at_all",
+            cgroup2_mounted_from_a_subtree_or_not_at_all,
         ),
         bpf(
             "new_cgroups_are_named_at_once_in_every_format",

@@ -207,6 +207,16 @@ impl Tracer {
     }
 
     pub fn start_with(args: &[&str], stdout: Stdout) -> Tracer {
+        Self::start_under(&[], args, stdout)
+    }
+
+    /// Starts it as the last arguments of `wrapper` (a command that sets
+    /// something up and then execs it), with its stdout collected.
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Tracer {
+        Self::start_under(wrapper, args, Stdout::Collect)
+    }
+
+    fn start_under(wrapper: &[&str], args: &[&str], stdout: Stdout) -> Tracer {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if let Some(mode) = attach_mode() {
             if !args.iter().any(|a| a == "--attach") {
@@ -217,7 +227,13 @@ impl Tracer {
             Stdout::File(file) => Stdio::from(file.try_clone().expect("dup output file")),
             _ => Stdio::piped(),
         };
-        let mut child = Command::new(tracer_bin())
+        let bin = tracer_bin();
+        let (program, before) = match wrapper.split_first() {
+            Some((program, rest)) => (program.to_string(), [rest, &[bin.as_str()]].concat()),
+            None => (bin.clone(), vec![]),
+        };
+        let mut child = Command::new(program)
+            .args(before)
             .args(&args)
             .stdin(Stdio::null())
             .stdout(stdout_to)
@@ -433,6 +449,24 @@ impl Drop for Segments {
         for id in self.0.drain(..) {
             syscalls::remove_segment(id);
         }
+    }
+}
+
+/// A directory made for a test, removed with what it holds when the test
+/// ends, failed or not.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
