@@ -4,17 +4,21 @@
 //! `shmget-trace --tsv` (default settings, whole host) writing to a file.
 //! Prints ns per call for each, the ratios, and events delivered vs lost.
 //!
-//! The output file's page cache is allocated before the first round and
-//! written over in place by every round (`fresh` truncates it instead).
-//! On a VM whose guest reports free pages to the host (virtio-balloon free
+//! Each round writes a fresh file, as users run it (`in-place` instead
+//! allocates the file's page cache before the first round and writes over
+//! it in every round). On a VM whose guest reports free pages to the host (virtio-balloon free
 //! page reporting, as on the machine this was written on), a page the guest
 //! allocates may have to be faulted in by the host first: while the page
 //! cache grows into such pages, writing the TSV cost 4x as much (250 instead
 //! of 60 ns per event), for seconds at a time, in some rounds and not in
-//! others. That measures the VM's memory, not the tracer; `fresh` shows it.
+//! others. That measures the VM's memory, not the tracer; `in-place` takes
+//! it out.
 //!
 //! Each round's bare figure is the mean of a run before and one after the
-//! traced runs; the verdict is on the median round.
+//! traced runs; the verdict is on the median round. With
+//! SHMGET_TRACE_BASELINE=/path/to/another/shmget-trace, each round also
+//! traces with that build (the two in turns, the first alternating), so
+//! that two builds are compared in one run on a noisy machine.
 //!
 //! Then a stopped reader: the tracer is SIGSTOPped while it sleeps, and
 //! the loop runs for as many calls as fit in the ring buffer. The BPF side
@@ -22,7 +26,7 @@
 //! does not run must not make each later event pay for another wakeup.
 //! Prints ns per call, bare and with the reader stopped.
 //!
-//! cargo bench --bench overhead [-- CALLS [ROUNDS] [fresh] [stalled]]
+//! cargo bench --bench overhead [-- CALLS [ROUNDS] [in-place] [stalled]]
 //! (needs root; 5 million calls, 5 rounds; `stalled`: only the stopped
 //! reader)
 
@@ -95,13 +99,22 @@ impl Drop for OutputFile {
     }
 }
 
-/// The loop while a tracer started with `args` writes to `output`.
-fn traced_loop(calls: u64, args: &[&str], output: &OutputFile) -> Traced {
+/// The build a run traces with: this one, or the baseline it is compared
+/// with (SHMGET_TRACE_BASELINE).
+fn start(build: Option<&str>, args: &[&str], stdout: File) -> Tracer {
+    match build {
+        Some(bin) => Tracer::start_build(bin, args, Stdout::File(stdout)),
+        None => Tracer::start_with(args, Stdout::File(stdout)),
+    }
+}
+
+/// The loop while a tracer (`build`, started with `args`) writes to `output`.
+fn traced_loop(calls: u64, build: Option<&str>, args: &[&str], output: &OutputFile) -> Traced {
     // Start from clean page cache, so that writing back earlier data (the
     // build's, the last round's) does not compete with the traced run.
     nix::unistd::sync();
     let mut stdout = output.open();
-    let tracer = Tracer::start_with(args, Stdout::File(stdout.try_clone().unwrap()));
+    let tracer = start(build, args, stdout.try_clone().unwrap());
     let ns_per_call = shmget_loop(calls);
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", tracer.pid())).unwrap_or_default();
@@ -129,11 +142,10 @@ const STALLED_CALLS: u64 = 150_000;
 
 /// ns per call of the loop while the tracer is stopped in its sleep, and
 /// the tracer's count of events and losses.
-fn stalled_reader(output: &OutputFile) -> (f64, u64, u64) {
+fn stalled_reader(build: Option<&str>, output: &OutputFile) -> (f64, u64, u64) {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
-    let stdout = output.open();
-    let tracer = Tracer::start_with(&["--tsv"], Stdout::File(stdout));
+    let tracer = start(build, &["--tsv"], output.open());
     let pid = Pid::from_raw(tracer.pid() as i32);
     // Idle, it sleeps (epoll_wait, its flag raised) within 100 ms.
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -144,14 +156,19 @@ fn stalled_reader(output: &OutputFile) -> (f64, u64, u64) {
     (ns, delivered, lost)
 }
 
-fn print_stalled(output: &OutputFile) {
+fn print_stalled(baseline: Option<&str>, output: &OutputFile) {
     let bare = shmget_loop(STALLED_CALLS);
-    let (stalled, delivered, lost) = stalled_reader(output);
-    println!(
-        "stalled reader: {STALLED_CALLS} calls while the tracer is stopped (SIGSTOP): \
-         {stalled:.1} ns/call, bare {bare:.1} ns/call, ratio {:.2}; {delivered} delivered, {lost} lost",
-        stalled / bare
-    );
+    for (name, build) in [("this build", None), ("baseline", baseline)] {
+        if name == "baseline" && build.is_none() {
+            continue;
+        }
+        let (stalled, delivered, lost) = stalled_reader(build, output);
+        println!(
+            "stalled reader ({name}): {STALLED_CALLS} calls while the tracer is stopped (SIGSTOP): \
+             {stalled:.1} ns/call, bare {bare:.1} ns/call, ratio {:.2}; {delivered} delivered, {lost} lost",
+            stalled / bare
+        );
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -167,28 +184,33 @@ fn main() {
         .collect();
     let calls = numbers.first().copied().unwrap_or(5_000_000);
     let rounds = numbers.get(1).copied().unwrap_or(5);
-    let fresh = std::env::args().any(|a| a == "fresh");
+    let fresh = !std::env::args().any(|a| a == "in-place");
+    let baseline = std::env::var("SHMGET_TRACE_BASELINE").ok();
+    let baseline = baseline.as_deref();
     if let Some(reason) = common::bpf_unavailable() {
         println!("overhead: skipped: {reason}");
         return;
     }
     if std::env::args().any(|a| a == "stalled") {
-        print_stalled(&OutputFile::new(STALLED_CALLS * 200, fresh));
+        print_stalled(baseline, &OutputFile::new(STALLED_CALLS * 200, fresh));
         return;
     }
     println!("overhead: {calls} failing shmget calls per run, {rounds} rounds");
+    if let Some(bin) = baseline {
+        println!("baseline: {bin} (columns base ns, base)");
+    }
     // About 165 bytes a line; room for longer ones.
     let output = OutputFile::new(calls * 200, fresh);
     println!(
         "output: {}",
         if fresh {
-            "a file truncated for each round (page cache allocated while tracing)"
+            "a fresh file for each round (page cache allocated while tracing)"
         } else {
             "a file written over in place (page cache allocated before the rounds)"
         }
     );
     println!(
-        "{:>5} {:>9} {:>9} {:>10} {:>6} {:>6} {:>10} {:>8} {:>9} {:>8}",
+        "{:>5} {:>9} {:>9} {:>10} {:>6} {:>6} {:>10} {:>8} {:>9} {:>8}{}",
         "round",
         "bare ns",
         "floor ns",
@@ -198,23 +220,49 @@ fn main() {
         "delivered",
         "lost",
         "rss KiB",
-        "MiB out"
+        "MiB out",
+        if baseline.is_some() {
+            format!(" {:>8} {:>6} {:>8}", "base ns", "base", "base lost")
+        } else {
+            String::new()
+        }
     );
-    let (mut ratios, mut floors) = (vec![], vec![]);
-    let mut lost_total = 0;
+    let (mut ratios, mut floors, mut base_ratios) = (vec![], vec![], vec![]);
+    let (mut lost_total, mut base_lost_total) = (0, 0);
     for round in 1..=rounds {
         // Bare before and after: the machine's speed drifts between runs.
         let before = shmget_loop(calls);
         // pid 1 makes no shmget calls: the hook runs, and filters out all.
-        let floor = traced_loop(calls, &["--tsv", "-p", "1"], &output);
-        let traced = traced_loop(calls, &["--tsv"], &output);
+        let floor = traced_loop(calls, None, &["--tsv", "-p", "1"], &output);
+        let base_first = round % 2 == 1;
+        let mut base = None;
+        if base_first {
+            base = baseline.map(|bin| traced_loop(calls, Some(bin), &["--tsv"], &output));
+        }
+        let traced = traced_loop(calls, None, &["--tsv"], &output);
+        if !base_first {
+            base = baseline.map(|bin| traced_loop(calls, Some(bin), &["--tsv"], &output));
+        }
         let bare = (before + shmget_loop(calls)) / 2.0;
         let ratio = traced.ns_per_call / bare;
         ratios.push(ratio);
         floors.push(floor.ns_per_call / bare);
         lost_total += traced.lost;
+        let base_columns = match &base {
+            Some(base) => {
+                base_ratios.push(base.ns_per_call / bare);
+                base_lost_total += base.lost;
+                format!(
+                    " {:>8.1} {:>6.2} {:>8}",
+                    base.ns_per_call,
+                    base.ns_per_call / bare,
+                    base.lost
+                )
+            }
+            None => String::new(),
+        };
         println!(
-            "{round:>5} {bare:>9.1} {:>9.1} {:>10.1} {:>6.2} {ratio:>6.2} {:>10} {:>8} {:>9} {:>8.1}",
+            "{round:>5} {bare:>9.1} {:>9.1} {:>10.1} {:>6.2} {ratio:>6.2} {:>10} {:>8} {:>9} {:>8.1}{base_columns}",
             floor.ns_per_call,
             traced.ns_per_call,
             floor.ns_per_call / bare,
@@ -229,5 +277,11 @@ fn main() {
         median(ratios),
         median(floors)
     );
-    print_stalled(&output);
+    if !base_ratios.is_empty() {
+        println!(
+            "baseline: median ratio {:.2} to bare, {base_lost_total} events lost in all rounds",
+            median(base_ratios)
+        );
+    }
+    print_stalled(baseline, &output);
 }

@@ -207,16 +207,22 @@ impl Tracer {
     }
 
     pub fn start_with(args: &[&str], stdout: Stdout) -> Tracer {
-        Self::start_under(&[], args, stdout)
+        Self::spawn(&[&tracer_bin()], args, stdout)
     }
 
     /// Starts it as the last arguments of `wrapper` (a command that sets
     /// something up and then execs it), with its stdout collected.
     pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Tracer {
-        Self::start_under(wrapper, args, Stdout::Collect)
+        Self::spawn(&[wrapper, &[&tracer_bin()]].concat(), args, Stdout::Collect)
     }
 
-    fn start_under(wrapper: &[&str], args: &[&str], stdout: Stdout) -> Tracer {
+    /// Starts another build of shmget-trace (the benchmark compares two).
+    pub fn start_build(bin: &str, args: &[&str], stdout: Stdout) -> Tracer {
+        Self::spawn(&[bin], args, stdout)
+    }
+
+    /// `command` (a program and its first arguments), then `args`.
+    fn spawn(command: &[&str], args: &[&str], stdout: Stdout) -> Tracer {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if let Some(mode) = attach_mode() {
             if !args.iter().any(|a| a == "--attach") {
@@ -227,13 +233,8 @@ impl Tracer {
             Stdout::File(file) => Stdio::from(file.try_clone().expect("dup output file")),
             _ => Stdio::piped(),
         };
-        let bin = tracer_bin();
-        let (program, before) = match wrapper.split_first() {
-            Some((program, rest)) => (program.to_string(), [rest, &[bin.as_str()]].concat()),
-            None => (bin.clone(), vec![]),
-        };
-        let mut child = Command::new(program)
-            .args(before)
+        let mut child = Command::new(command[0])
+            .args(&command[1..])
             .args(&args)
             .stdin(Stdio::null())
             .stdout(stdout_to)
