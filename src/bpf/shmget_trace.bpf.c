@@ -369,14 +369,22 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		count_lost(LOST_RINGBUF_FULL);
 		return 0;
 	}
-	/* Every byte written: a reserved record holds what an older one left
-	 * there, and userspace tells a repeated event by its bytes. */
-	__builtin_memset(event, 0, sizeof(*event));
+	/* Every field written, in every event: a reserved record holds what
+	 * an older one left there, and userspace tells a repeated event by its
+	 * bytes. (Field by field: a memset of the whole event cost the flood
+	 * about 20 ns an event more.) */
 	event->boot_ns = bpf_ktime_get_boot_ns();
 	event->ret = ret;
 	event->args = *args;
 	describe_task(event);
 	event->newest_idx = -1;
+	event->seg_found = 0;
+	event->seg_uid = 0;
+	event->seg_cuid = 0;
+	event->seg_cpid = 0;
+	event->attach_addr = 0;
+	event->attach_addr_from = ADDR_NONE;
+	event->reserved = 0;
 	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
 	if (args->op == OP_SHMAT)
