@@ -29,7 +29,7 @@ use crate::cgroup;
 use crate::cli::Cli;
 use crate::domain::{Abi, AttachMode, Carrier, Op};
 use crate::error::Error;
-use crate::kernel::{self, FexitRefused, VmlinuxBtf};
+use crate::kernel::{self, FexitRefused, Survey, VmlinuxBtf};
 use crate::skel::types::lost_reason;
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
@@ -196,17 +196,13 @@ struct KernelInfo {
 }
 
 impl KernelInfo {
-    fn probe(roles: &[ProgramRole], vmlinux: Option<&VmlinuxBtf>) -> KernelInfo {
-        let mut wanted: Vec<&str> = roles.iter().filter_map(|r| r.function.as_deref()).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+    /// `survey`: what the kernel's BTF says, where it could be read.
+    fn probe(survey: Option<&Survey>) -> KernelInfo {
         KernelInfo {
-            functions: vmlinux.and_then(|btf| btf.functions(&wanted).ok()),
+            functions: survey.map(|s| s.functions.clone()),
             kprobe_pmu: kernel::has_kprobes(),
             lockdown: kernel::lockdown(),
-            task_struct_id: vmlinux
-                .and_then(|btf| btf.struct_id("task_struct").ok().flatten())
-                .unwrap_or(0),
+            task_struct_id: survey.and_then(|s| s.task_struct_id).unwrap_or(0),
         }
     }
 
@@ -463,18 +459,12 @@ impl CoreBtf {
         })
     }
 
-    /// The subset for the types named in `open_skel`'s BTF; the whole
-    /// kernel BTF where that fails, so that libbpf always finds one.
-    fn fill(
-        &mut self,
-        open_skel: &OpenShmgetTraceSkel,
-        vmlinux: &VmlinuxBtf,
-    ) -> std::io::Result<()> {
-        let names = local_type_names(open_skel);
-        let subset = vmlinux.core_subset(&names);
-        let bytes = match &subset {
-            Ok(bytes) => bytes.as_slice(),
-            Err(_) => vmlinux.bytes(),
+    /// The survey's subset; the whole kernel BTF where there is none, so
+    /// that libbpf always finds one.
+    fn fill(&mut self, survey: Option<&Survey>, vmlinux: &VmlinuxBtf) -> std::io::Result<()> {
+        let bytes = match survey {
+            Some(survey) => survey.core_subset.as_slice(),
+            None => vmlinux.bytes(),
         };
         self.file.write_all(bytes)
     }
@@ -540,27 +530,34 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
     let mut core_btf = vmlinux.as_ref().and_then(|_| CoreBtf::new());
     let mut first = open_skel(core_btf.as_ref().map(|c| c.path.as_c_str()))
         .map_err(bpf_error("opening the BPF object"))?;
-    if let (Some(core), Some(vmlinux)) = (&mut core_btf, &vmlinux) {
-        // The cut-down copy only saves time: where it cannot be written
-        // (a file-size limit, no memfd), libbpf reads the kernel's own.
-        if core.fill(&first, vmlinux).is_err() {
-            core_btf = None;
-            first = open_skel(None).map_err(bpf_error("opening the BPF object"))?;
-        }
-    }
     let roles = program_roles(&first)
         .map_err(|e| {
             libbpf_rs::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         })
         .map_err(bpf_error("reading the BPF object's programs"))?;
+    let survey = vmlinux.as_ref().and_then(|btf| {
+        let mut functions: Vec<&str> = roles.iter().filter_map(|r| r.function.as_deref()).collect();
+        functions.sort_unstable();
+        functions.dedup();
+        btf.survey(&functions, &local_type_names(&first)).ok()
+    });
+    if let (Some(core), Some(vmlinux)) = (&mut core_btf, &vmlinux) {
+        // The cut-down copy only saves time: where it cannot be written
+        // (a file-size limit, no memfd), libbpf reads the kernel's own.
+        if core.fill(survey.as_ref(), vmlinux).is_err() {
+            core_btf = None;
+            first = open_skel(None).map_err(bpf_error("opening the BPF object"))?;
+        }
+    }
     let mut plan = Plan {
         cli,
         wakeup_bytes,
         cgroup,
-        kernel: KernelInfo::probe(&roles, vmlinux.as_ref()),
+        kernel: KernelInfo::probe(survey.as_ref()),
         roles,
         ringbuf,
     };
+    drop(survey);
     drop(vmlinux);
     let mut unused = Some(first);
     let mut attempt = |mode: AttachMode| {

@@ -92,13 +92,56 @@ fn layout(btf: &[u8]) -> io::Result<Layout> {
     Ok(layout)
 }
 
+/// Names to find among a BTF blob's many (about 150,000 types in a
+/// kernel's): a name's first two bytes rule out most other names before
+/// one is looked up in full.
+struct NameSet<'n> {
+    index: HashMap<&'n [u8], usize>,
+    /// One bit per possible pair of first bytes (a one-byte name's second
+    /// byte is its NUL).
+    first_two: Vec<u64>,
+}
+
+impl<'n> NameSet<'n> {
+    fn new(names: impl IntoIterator<Item = &'n [u8]>) -> NameSet<'n> {
+        let mut index = HashMap::new();
+        let mut first_two = vec![0u64; 1 << 10];
+        for (i, name) in names.into_iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            index.entry(name).or_insert(i);
+            let pair = Self::pair(name[0], name.get(1).copied().unwrap_or(0));
+            first_two[pair / 64] |= 1 << (pair % 64);
+        }
+        NameSet { index, first_two }
+    }
+
+    fn pair(first: u8, second: u8) -> usize {
+        (first as usize) << 8 | second as usize
+    }
+
+    /// The index among the names given of the name at `off` in `strings`,
+    /// if it is one of them.
+    fn find(&self, strings: &[u8], off: u32) -> Option<usize> {
+        let at = strings.get(off as usize..)?;
+        let pair = Self::pair(*at.first()?, at.get(1).copied().unwrap_or(0));
+        if self.first_two[pair / 64] & (1 << (pair % 64)) == 0 {
+            return None;
+        }
+        self.index.get(string_at(strings, off)).copied()
+    }
+}
+
 /// The NUL-terminated string at `off` (without its NUL).
 fn string_at(strings: &[u8], off: u32) -> &[u8] {
     let rest = strings.get(off as usize..).unwrap_or_default();
     &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
 }
 
-/// Offsets of the types, by id (index 0 is void, offset 0 unused).
+/// Offsets of the types, by id (index 0 is void, offset 0 unused): for
+/// tests (the survey finds them as it goes).
+#[cfg(test)]
 fn type_offsets(btf: &[u8], layout: &Layout) -> io::Result<Vec<usize>> {
     let mut offsets = vec![0];
     let mut off = layout.types.start;
@@ -150,221 +193,219 @@ impl VmlinuxBtf {
         }
     }
 
-    /// The BTF type ids of the kernel functions (`BTF_KIND_FUNC`) among
-    /// `wanted` that the kernel's BTF has. A function missing from the BTF is
-    /// one the kernel was built without (ia32 entry points without
-    /// CONFIG_IA32_EMULATION), or one no fentry and no CO-RE tool could use.
-    pub fn functions(&self, wanted: &[&str]) -> io::Result<HashMap<String, u32>> {
-        scan_functions(self.bytes(), wanted)
-    }
-
-    /// The id of the struct named `name`, if there is one.
-    pub fn struct_id(&self, name: &str) -> io::Result<Option<u32>> {
+    /// What start-up needs of the kernel's BTF, in one pass over its
+    /// types (bound by memory latency: about 1.5 ms for the 126,000 types
+    /// here, each pass). `functions`: the kernel functions to look for;
+    /// `core_names`: the types CO-RE relocations may start from.
+    pub fn survey(&self, functions: &[&str], core_names: &HashSet<Vec<u8>>) -> io::Result<Survey> {
         let btf = self.bytes();
         let layout = layout(btf)?;
         let strings = &btf[layout.strings.clone()];
-        let (mut off, mut id) = (layout.types.start, 1u32);
+        let function_names = NameSet::new(functions.iter().map(|f| f.as_bytes()));
+        let core_names = NameSet::new(core_names.iter().map(Vec::as_slice));
+        let mut found = HashMap::new();
+        let mut task_struct_id = None;
+        let mut roots = vec![];
+        let mut offsets = vec![0];
+        let mut off = layout.types.start;
         while off < layout.types.end {
+            let id = offsets.len();
+            offsets.push(off);
+            let name_off = u32_at(btf, off)?;
             let info = u32_at(btf, off + 4)?;
             let kind = (info >> 24) & 0x1f;
-            if kind == KIND_STRUCT && string_at(strings, u32_at(btf, off)?) == name.as_bytes() {
-                return Ok(Some(id));
+            match kind {
+                KIND_FUNC => {
+                    if let Some(which) = function_names.find(strings, name_off) {
+                        found.insert(functions[which].to_string(), id as u32);
+                    }
+                }
+                KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FWD | KIND_TYPEDEF => {
+                    if task_struct_id.is_none()
+                        && kind == KIND_STRUCT
+                        && string_at(strings, name_off) == b"task_struct"
+                    {
+                        task_struct_id = Some(id as u32);
+                    }
+                    if core_names.find(strings, name_off).is_some() {
+                        roots.push(id);
+                    }
+                }
+                _ => {}
             }
             off += 12 + extra_len(kind, (info & 0xffff) as usize)?;
-            id += 1;
         }
-        Ok(None)
-    }
-
-    /// A BTF blob with only the types named in `names` and what they
-    /// embed (members, array elements, typedef and modifier targets), for
-    /// libbpf's CO-RE relocations (its `btf_custom_path`): libbpf searches
-    /// all of the kernel's types once for each type a relocation starts
-    /// from, about 2 ms each here, which was a third of the start-up.
-    /// Pointers stay pointers but to void: CO-RE compares a pointer field
-    /// only by kind, and a relocation never goes through a pointer.
-    /// The ids are not the kernel's: relocations that want a kernel type
-    /// id must not use this.
-    pub fn core_subset(&self, names: &HashSet<Vec<u8>>) -> io::Result<Vec<u8>> {
-        let btf = self.bytes();
-        let layout = layout(btf)?;
-        let strings = &btf[layout.strings.clone()];
-        let offsets = type_offsets(btf, &layout)?;
-        let header = |id: usize| -> io::Result<(u32, u32, usize, usize)> {
-            let off = offsets[id];
-            let info = u32_at(btf, off + 4)?;
-            Ok((
-                u32_at(btf, off)?,
-                (info >> 24) & 0x1f,
-                (info & 0xffff) as usize,
-                off,
-            ))
-        };
-        // The type ids a type refers to (pointer targets not followed).
-        let refs = |id: usize| -> io::Result<Vec<u32>> {
-            let (_, kind, vlen, off) = header(id)?;
-            let at = |i: usize| u32_at(btf, off + i);
-            Ok(match kind {
-                KIND_TYPEDEF | 9 | 10 | 11 | 18 | KIND_FUNC | KIND_VAR | KIND_DECL_TAG => {
-                    vec![at(8)?]
-                }
-                KIND_ARRAY => vec![at(12)?, at(16)?],
-                KIND_STRUCT | KIND_UNION => (0..vlen)
-                    .map(|m| at(12 + m * 12 + 4))
-                    .collect::<io::Result<_>>()?,
-                KIND_FUNC_PROTO => std::iter::once(at(8))
-                    .chain((0..vlen).map(|p| at(12 + p * 8 + 4)))
-                    .collect::<io::Result<_>>()?,
-                KIND_DATASEC => (0..vlen)
-                    .map(|v| at(12 + v * 12))
-                    .collect::<io::Result<_>>()?,
-                _ => vec![],
-            })
-        };
-        let mut work = vec![];
-        for id in 1..offsets.len() {
-            let (name_off, kind, _, _) = header(id)?;
-            let named = matches!(
-                kind,
-                KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FWD | KIND_TYPEDEF
-            );
-            if named && name_off != 0 && names.contains(string_at(strings, name_off)) {
-                work.push(id);
-            }
-        }
-        let mut keep = vec![false; offsets.len()];
-        for id in &work {
-            keep[*id] = true;
-        }
-        while let Some(id) = work.pop() {
-            if header(id)?.1 == KIND_PTR {
-                continue;
-            }
-            for target in refs(id)? {
-                let target = target as usize;
-                if target != 0 && target < keep.len() && !keep[target] {
-                    keep[target] = true;
-                    work.push(target);
-                }
-            }
-        }
-        // Renumber in the kernel's order; copy the strings used.
-        let mut new_id = vec![0u32; offsets.len()];
-        let mut next = 1;
-        for id in 1..offsets.len() {
-            if keep[id] {
-                new_id[id] = next;
-                next += 1;
-            }
-        }
-        let mut new_strings = vec![0u8];
-        let mut string_ids: HashMap<u32, u32> = HashMap::new();
-        let mut string = |off: u32| -> u32 {
-            if off == 0 {
-                return 0;
-            }
-            *string_ids.entry(off).or_insert_with(|| {
-                let at = new_strings.len() as u32;
-                new_strings.extend_from_slice(string_at(strings, off));
-                new_strings.push(0);
-                at
-            })
-        };
-        let mut types: Vec<u32> = vec![];
-        for id in (1..offsets.len()).filter(|id| keep[*id]) {
-            let (name_off, kind, vlen, off) = header(id)?;
-            let at = |i: usize| u32_at(btf, off + i);
-            let remap = |t: u32| new_id.get(t as usize).copied().unwrap_or(0);
-            types.push(string(name_off));
-            types.push(at(4)?);
-            let size_type = at(8)?;
-            types.push(match kind {
-                KIND_PTR => 0,
-                KIND_TYPEDEF | 9 | 10 | 11 | 18 | KIND_FUNC | KIND_VAR | KIND_DECL_TAG
-                | KIND_FUNC_PROTO => remap(size_type),
-                _ => size_type,
-            });
-            match kind {
-                KIND_ARRAY => types.extend([remap(at(12)?), remap(at(16)?), at(20)?]),
-                KIND_STRUCT | KIND_UNION => {
-                    for m in 0..vlen {
-                        let base = 12 + m * 12;
-                        types.extend([string(at(base)?), remap(at(base + 4)?), at(base + 8)?]);
-                    }
-                }
-                KIND_ENUM => {
-                    for v in 0..vlen {
-                        types.extend([string(at(12 + v * 8)?), at(12 + v * 8 + 4)?]);
-                    }
-                }
-                KIND_ENUM64 => {
-                    for v in 0..vlen {
-                        let base = 12 + v * 12;
-                        types.extend([string(at(base)?), at(base + 4)?, at(base + 8)?]);
-                    }
-                }
-                KIND_FUNC_PROTO => {
-                    for p in 0..vlen {
-                        types.extend([string(at(12 + p * 8)?), remap(at(12 + p * 8 + 4)?)]);
-                    }
-                }
-                KIND_DATASEC => {
-                    for v in 0..vlen {
-                        let base = 12 + v * 12;
-                        types.extend([remap(at(base)?), at(base + 4)?, at(base + 8)?]);
-                    }
-                }
-                _ => {
-                    for i in 0..extra_len(kind, vlen)? / 4 {
-                        types.push(at(12 + i * 4)?);
-                    }
-                }
-            }
-        }
-        let type_len = (types.len() * 4) as u32;
-        let mut out = Vec::with_capacity(24 + type_len as usize + new_strings.len());
-        out.extend(0xeb9fu16.to_ne_bytes());
-        out.extend([1, 0]);
-        for word in [24, 0, type_len, type_len, new_strings.len() as u32] {
-            out.extend(word.to_ne_bytes());
-        }
-        out.extend(types.iter().flat_map(|w| w.to_ne_bytes()));
-        out.extend(new_strings);
-        Ok(out)
+        Ok(Survey {
+            functions: found,
+            task_struct_id,
+            core_subset: core_subset(btf, strings, &offsets, roots)?,
+        })
     }
 }
 
-/// Convenience: the functions among `wanted` in the running kernel's BTF.
-pub fn btf_functions(wanted: &[&str]) -> io::Result<HashMap<String, u32>> {
-    VmlinuxBtf::open()?.functions(wanted)
+/// What [`VmlinuxBtf::survey`] finds.
+pub struct Survey {
+    /// The BTF type ids of the kernel functions (`BTF_KIND_FUNC`) asked
+    /// for that the kernel's BTF has. A function missing from the BTF is
+    /// one the kernel was built without (ia32 entry points without
+    /// CONFIG_IA32_EMULATION), or one no fentry and no CO-RE tool could
+    /// use.
+    pub functions: HashMap<String, u32>,
+    /// The id of struct task_struct.
+    pub task_struct_id: Option<u32>,
+    /// See [`core_subset`].
+    pub core_subset: Vec<u8>,
+}
+
+/// A BTF blob with only the types `work` (the ids of the types named in
+/// the survey's `core_names`) and what they embed (members, array
+/// elements, typedef and modifier targets), for libbpf's CO-RE relocations (its `btf_custom_path`): libbpf searches
+/// all of the kernel's types once for each type a relocation starts
+/// from, about 2 ms each here, which was a third of the start-up.
+/// Pointers stay pointers but to void: CO-RE compares a pointer field
+/// only by kind, and a relocation never goes through a pointer.
+/// The ids are not the kernel's: relocations that want a kernel type
+/// id must not use this.
+fn core_subset(
+    btf: &[u8],
+    strings: &[u8],
+    offsets: &[usize],
+    mut work: Vec<usize>,
+) -> io::Result<Vec<u8>> {
+    let header = |id: usize| -> io::Result<(u32, u32, usize, usize)> {
+        let off = offsets[id];
+        let info = u32_at(btf, off + 4)?;
+        Ok((
+            u32_at(btf, off)?,
+            (info >> 24) & 0x1f,
+            (info & 0xffff) as usize,
+            off,
+        ))
+    };
+    // The type ids a type refers to (pointer targets not followed).
+    let refs = |id: usize| -> io::Result<Vec<u32>> {
+        let (_, kind, vlen, off) = header(id)?;
+        let at = |i: usize| u32_at(btf, off + i);
+        Ok(match kind {
+            KIND_TYPEDEF | 9 | 10 | 11 | 18 | KIND_FUNC | KIND_VAR | KIND_DECL_TAG => {
+                vec![at(8)?]
+            }
+            KIND_ARRAY => vec![at(12)?, at(16)?],
+            KIND_STRUCT | KIND_UNION => (0..vlen)
+                .map(|m| at(12 + m * 12 + 4))
+                .collect::<io::Result<_>>()?,
+            KIND_FUNC_PROTO => std::iter::once(at(8))
+                .chain((0..vlen).map(|p| at(12 + p * 8 + 4)))
+                .collect::<io::Result<_>>()?,
+            KIND_DATASEC => (0..vlen)
+                .map(|v| at(12 + v * 12))
+                .collect::<io::Result<_>>()?,
+            _ => vec![],
+        })
+    };
+    let mut keep = vec![false; offsets.len()];
+    for id in &work {
+        keep[*id] = true;
+    }
+    while let Some(id) = work.pop() {
+        if header(id)?.1 == KIND_PTR {
+            continue;
+        }
+        for target in refs(id)? {
+            let target = target as usize;
+            if target != 0 && target < keep.len() && !keep[target] {
+                keep[target] = true;
+                work.push(target);
+            }
+        }
+    }
+    // Renumber in the kernel's order; copy the strings used.
+    let mut new_id = vec![0u32; offsets.len()];
+    let mut next = 1;
+    for id in 1..offsets.len() {
+        if keep[id] {
+            new_id[id] = next;
+            next += 1;
+        }
+    }
+    let mut new_strings = vec![0u8];
+    let mut string_ids: HashMap<u32, u32> = HashMap::new();
+    let mut string = |off: u32| -> u32 {
+        if off == 0 {
+            return 0;
+        }
+        *string_ids.entry(off).or_insert_with(|| {
+            let at = new_strings.len() as u32;
+            new_strings.extend_from_slice(string_at(strings, off));
+            new_strings.push(0);
+            at
+        })
+    };
+    let mut types: Vec<u32> = vec![];
+    for id in (1..offsets.len()).filter(|id| keep[*id]) {
+        let (name_off, kind, vlen, off) = header(id)?;
+        let at = |i: usize| u32_at(btf, off + i);
+        let remap = |t: u32| new_id.get(t as usize).copied().unwrap_or(0);
+        types.push(string(name_off));
+        types.push(at(4)?);
+        let size_type = at(8)?;
+        types.push(match kind {
+            KIND_PTR => 0,
+            KIND_TYPEDEF | 9 | 10 | 11 | 18 | KIND_FUNC | KIND_VAR | KIND_DECL_TAG
+            | KIND_FUNC_PROTO => remap(size_type),
+            _ => size_type,
+        });
+        match kind {
+            KIND_ARRAY => types.extend([remap(at(12)?), remap(at(16)?), at(20)?]),
+            KIND_STRUCT | KIND_UNION => {
+                for m in 0..vlen {
+                    let base = 12 + m * 12;
+                    types.extend([string(at(base)?), remap(at(base + 4)?), at(base + 8)?]);
+                }
+            }
+            KIND_ENUM => {
+                for v in 0..vlen {
+                    types.extend([string(at(12 + v * 8)?), at(12 + v * 8 + 4)?]);
+                }
+            }
+            KIND_ENUM64 => {
+                for v in 0..vlen {
+                    let base = 12 + v * 12;
+                    types.extend([string(at(base)?), at(base + 4)?, at(base + 8)?]);
+                }
+            }
+            KIND_FUNC_PROTO => {
+                for p in 0..vlen {
+                    types.extend([string(at(12 + p * 8)?), remap(at(12 + p * 8 + 4)?)]);
+                }
+            }
+            KIND_DATASEC => {
+                for v in 0..vlen {
+                    let base = 12 + v * 12;
+                    types.extend([remap(at(base)?), at(base + 4)?, at(base + 8)?]);
+                }
+            }
+            _ => {
+                for i in 0..extra_len(kind, vlen)? / 4 {
+                    types.push(at(12 + i * 4)?);
+                }
+            }
+        }
+    }
+    let type_len = (types.len() * 4) as u32;
+    let mut out = Vec::with_capacity(24 + type_len as usize + new_strings.len());
+    out.extend(0xeb9fu16.to_ne_bytes());
+    out.extend([1, 0]);
+    for word in [24, 0, type_len, type_len, new_strings.len() as u32] {
+        out.extend(word.to_ne_bytes());
+    }
+    out.extend(types.iter().flat_map(|w| w.to_ne_bytes()));
+    out.extend(new_strings);
+    Ok(out)
 }
 
 fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{VMLINUX_BTF}: {what}"))
-}
-
-/// One pass over a raw BTF blob's types.
-fn scan_functions(btf: &[u8], wanted: &[&str]) -> io::Result<HashMap<String, u32>> {
-    let layout = layout(btf)?;
-    let strings = &btf[layout.strings.clone()];
-    let mut found = HashMap::new();
-    let (mut off, mut id) = (layout.types.start, 1u32);
-    while off < layout.types.end {
-        let name_off = u32_at(btf, off)?;
-        let info = u32_at(btf, off + 4)?;
-        let kind = (info >> 24) & 0x1f;
-        if kind == KIND_FUNC {
-            let name = strings.get(name_off as usize..).unwrap_or_default();
-            if let Some(hit) = wanted.iter().find(|w| {
-                name.len() > w.len() && name[w.len()] == 0 && name.starts_with(w.as_bytes())
-            }) {
-                found.insert(hit.to_string(), id);
-            }
-        }
-        off += 12 + extra_len(kind, (info & 0xffff) as usize)?;
-        id += 1;
-    }
-    Ok(found)
 }
 
 /// Whether the kernel has kprobes (CONFIG_KPROBES gives the kprobe PMU).
@@ -488,10 +529,20 @@ mod tests {
 
     #[test]
     fn finds_functions_by_name_with_their_ids() {
-        let found = scan_functions(&blob(), &["__x64_sys_shmget", "x", "absent"]).unwrap();
-        assert_eq!(found.len(), 1, "{found:?}"); // "x" names a parameter, no FUNC
-        assert_eq!(found["__x64_sys_shmget"], 4);
-        assert!(scan_functions(&blob()[..30], &["x"]).is_err());
+        let btf = |bytes: Vec<u8>| VmlinuxBtf {
+            ptr: None,
+            len: bytes.len(),
+            copy: bytes,
+        };
+        let wanted = ["__x64_sys_shmget", "x", "absent", "f_on"];
+        let survey = btf(blob()).survey(&wanted, &HashSet::new()).unwrap();
+        // "x" names a parameter, no FUNC; "f_on" is only the start of one.
+        assert_eq!(survey.functions.len(), 1, "{:?}", survey.functions);
+        assert_eq!(survey.functions["__x64_sys_shmget"], 4);
+        assert_eq!(survey.task_struct_id, None);
+        assert!(btf(blob()[..30].to_vec())
+            .survey(&["x"], &HashSet::new())
+            .is_err());
     }
 
     /// The cut-down BTF keeps the named types and what they embed, with
@@ -503,7 +554,17 @@ mod tests {
         }
         let vmlinux = VmlinuxBtf::open().unwrap();
         let names: HashSet<Vec<u8>> = [b"task_struct".to_vec()].into();
-        let subset = vmlinux.core_subset(&names).unwrap();
+        let survey = vmlinux
+            .survey(&["__x64_sys_shmget", "no_such_function"], &names)
+            .unwrap();
+        assert!(
+            survey.functions.contains_key("__x64_sys_shmget"),
+            "{:?}",
+            survey.functions
+        );
+        assert!(!survey.functions.contains_key("no_such_function"));
+        assert!(survey.task_struct_id.is_some());
+        let subset = survey.core_subset;
         assert!(subset.len() < vmlinux.bytes().len() / 4, "{}", subset.len());
         let layout = layout(&subset).unwrap();
         let offsets = type_offsets(&subset, &layout).unwrap();
@@ -524,16 +585,5 @@ mod tests {
                 assert_eq!(u32_at(&subset, off + 8).unwrap(), 0);
             }
         }
-        assert!(vmlinux.struct_id("task_struct").unwrap().is_some());
-    }
-
-    #[test]
-    fn the_running_kernels_btf_parses() {
-        if !Path::new(VMLINUX_BTF).exists() {
-            return;
-        }
-        let found = btf_functions(&["__x64_sys_shmget", "no_such_function"]).unwrap();
-        assert!(found.contains_key("__x64_sys_shmget"), "{found:?}");
-        assert!(!found.contains_key("no_such_function"));
     }
 }
