@@ -207,6 +207,11 @@ impl Tracer {
     }
 
     pub fn start_with(args: &[&str], stdout: Stdout) -> Tracer {
+        Self::start_with_env(args, stdout, &[])
+    }
+
+    /// As `start_with`, with these environment variables (TZ, COLUMNS).
+    pub fn start_with_env(args: &[&str], stdout: Stdout, env: &[(&str, &str)]) -> Tracer {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if let Some(mode) = attach_mode() {
             if !args.iter().any(|a| a == "--attach") {
@@ -219,6 +224,7 @@ impl Tracer {
         };
         let mut child = Command::new(tracer_bin())
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout_to)
             .stderr(Stdio::piped())
