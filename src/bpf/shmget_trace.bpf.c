@@ -158,8 +158,10 @@ static __always_inline void count_lost(__u32 reason)
 
 /* The loops are unrolled: every index is a constant, and the filter's
  * length, read-only data, is known to the verifier, which drops the
- * comparisons past it (5.10's verifier refuses variable stack offsets). */
-static __always_inline bool comm_matches(void)
+ * comparisons past it (5.10's verifier refuses variable stack offsets).
+ * A function of its own (a BPF-to-BPF call) rather than inlined: the
+ * object holds the unrolled code once, not once per program. */
+static __noinline bool comm_matches(void)
 {
 	char comm[TASK_COMM_LEN];
 
