@@ -308,6 +308,22 @@ fn describe_clap_error(err: &clap::Error) -> String {
         line.push_str(&format!(" (possible values: {})", valid.join(", ")));
     } else if let Some(nearest) = strings(ContextKind::SuggestedArg).first() {
         line.push_str(&format!("; did you mean '{nearest}'?"));
+    } else if let Some(given) = strings(ContextKind::InvalidArg)
+        .first()
+        .filter(|_| err.kind() == clap::error::ErrorKind::UnknownArgument)
+        .and_then(|arg| arg.strip_prefix("--"))
+    {
+        // clap finds no near option for a swap of letters (`--tvs`).
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let options: Vec<&str> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .collect();
+        let given = given.split('=').next().unwrap_or(given);
+        if let Some(nearest) = nearest(given, &options) {
+            line.push_str(&format!("; did you mean '--{nearest}'?"));
+        }
     }
     line
 }
@@ -331,7 +347,8 @@ fn first_line_of_clap_error(rendered: &str) -> String {
 
 /// The valid name a user most likely meant: the one it abbreviates (`tp`
 /// for `tracepoint`, as its first letter and then some of its letters in
-/// order), else the most similar one that is similar enough.
+/// order), else the one it misses by a slip of one letter, else the most
+/// similar one that is similar enough.
 fn nearest<'a>(given: &str, valid: &[&'a str]) -> Option<&'a str> {
     let given = given.to_ascii_lowercase();
     let abbreviates = |name: &str| {
@@ -345,6 +362,15 @@ fn nearest<'a>(given: &str, valid: &[&'a str]) -> Option<&'a str> {
         .filter(|v| abbreviates(&v.to_ascii_lowercase()))
         .collect();
     if let [only] = abbreviated[..] {
+        return Some(only);
+    }
+    // One letter wrong, missing, extra, or two swapped (`--tvs`).
+    let one_slip: Vec<&str> = valid
+        .iter()
+        .copied()
+        .filter(|v| strsim::damerau_levenshtein(&given, &v.to_ascii_lowercase()) == 1)
+        .collect();
+    if let [only] = one_slip[..] {
         return Some(only);
     }
     valid
@@ -528,6 +554,11 @@ mod tests {
         let err = Cli::try_parse_from(["shmget-trace", "--bogus"]).unwrap_err();
         let line = first_line_of_clap_error(&err.render().to_string());
         assert_eq!(line, "unexpected argument '--bogus' found");
+        let err = Cli::try_parse_from(["shmget-trace", "--tvs"]).unwrap_err();
+        assert_eq!(
+            describe_clap_error(&err),
+            "unexpected argument '--tvs' found; did you mean '--tsv'?"
+        );
         let err = Cli::try_parse_from(["shmget-trace", "--pid", "abc"]).unwrap_err();
         let line = first_line_of_clap_error(&err.render().to_string());
         assert!(
