@@ -569,7 +569,7 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
             };
             try_mode(mode, open_skel, &mut plan)
         });
-        if cli.verbose {
+        if cli.verbose > 0 {
             match &result {
                 Ok(_) => crate::note!("{}: used", mode.name()),
                 Err(reason) => crate::note!("{}: not used: {reason}", mode.name()),
@@ -587,7 +587,7 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
     for (i, mode) in AUTO_ORDER.into_iter().enumerate() {
         match attempt(mode) {
             Ok(tracer) => {
-                if cli.verbose {
+                if cli.verbose > 0 {
                     for later in &AUTO_ORDER[i + 1..] {
                         crate::note!("{}: not tried: {} is used", later.name(), mode.name());
                     }
@@ -739,21 +739,31 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
         .rodata_data
         .as_deref_mut()
         .ok_or("the BPF object has no read-only data section")?;
-    rodata.filter_pid = cli.pid.unwrap_or(0);
+    // cli checks the counts; the slots are the BPF side's.
+    rodata.filter_pid_count = cli.pid.len() as u32;
+    for (slot, pid) in rodata.filter_pids.iter_mut().zip(&cli.pid) {
+        *slot = *pid;
+    }
     rodata.filter_tid = cli.tid.unwrap_or(0);
-    if let Some(uid) = cli.uid {
-        rodata.filter_uid_on = true;
-        rodata.filter_uid = uid;
+    rodata.filter_uid_count = cli.uid.len() as u32;
+    for (slot, uid) in rodata.filter_uids.iter_mut().zip(&cli.uid) {
+        *slot = *uid;
     }
     if let Some(key) = cli.key {
         rodata.filter_key_on = true;
         rodata.filter_key = key;
     }
-    if let Some(name) = &cli.name {
+    if let Some((name, exact)) = cli.name_filter() {
         rodata.filter_comm_on = true;
+        rodata.filter_comm_exact = exact;
+        rodata.filter_comm_len = name.len() as u32;
         for (slot, byte) in rodata.filter_comm.iter_mut().zip(name.bytes()) {
             *slot = byte as i8;
         }
+    }
+    for errno in &cli.errno {
+        rodata.filter_errno_on = true;
+        rodata.filter_errnos[*errno as usize / 64] |= 1 << (errno % 64);
     }
     rodata.failed_only = cli.failed;
     rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.raw());
@@ -891,6 +901,19 @@ mod tests {
         assert_eq!(ipc.describe(&Op::ALL), "ia32 ipc");
         assert_eq!(ia32.describe(&Op::ALL), "ia32 shmget/shmat/shmdt/shmctl");
         assert!(x64 < ia32 && ia32 < ipc);
+    }
+
+    /// The limits cli checks are the sizes of the BPF side's filters.
+    #[test]
+    fn filter_limits_are_the_bpf_sides() {
+        let mut open_skel = open_skel(None).expect("open skeleton");
+        let rodata = open_skel.maps.rodata_data.as_deref_mut().unwrap();
+        assert_eq!(rodata.filter_pids.len(), crate::cli::MAX_FILTER_IDS);
+        assert_eq!(rodata.filter_uids.len(), crate::cli::MAX_FILTER_IDS);
+        assert_eq!(
+            rodata.filter_errnos.len() as u32 * 64,
+            crate::cli::MAX_FILTER_ERRNO
+        );
     }
 
     /// Without ia32 entry functions only the x86_64 path is covered.

@@ -1,11 +1,14 @@
 //! Command-line options, in libbpf-tools' conventions.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
+use crate::decode::{self, TimeMode};
 use crate::domain::{AttachMode, Op};
 use crate::error::Error;
+use crate::output::columns::Column;
 
 /// Kernel allows ring buffers of a power-of-two number of pages.
 const PAGE_SIZE: u64 = 4096;
@@ -15,33 +18,67 @@ const PAGE_SIZE: u64 = 4096;
 const MAX_RINGBUF_SIZE: u64 = 256 << 20;
 /// Kernel comm is 16 bytes with the terminating NUL.
 const MAX_COMM_LEN: usize = 15;
+/// Values of -p and of -u at most: the BPF side compares each in a loop
+/// with this bound (MAX_FILTER_IDS in shmget_trace.h).
+pub const MAX_FILTER_IDS: usize = 8;
+/// --errno takes errors below this: a bitmap of 64-bit words on the BPF
+/// side (ERRNO_FILTER_WORDS in shmget_trace.h). Linux's errors end at 133.
+pub const MAX_FILTER_ERRNO: u32 = 256;
+/// --duration: a deadline this far off still fits an Instant.
+const MAX_DURATION_SECS: f64 = 1e9;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "shmget-trace",
-    version,
+    version = VERSION,
     about = "Trace System V shared-memory requests (shmget, and on request shmat, shmdt and \
              shmctl) on this host, live: by the x86_64 syscalls, the ia32 syscalls and the ia32 \
              ipc() multiplexer.",
     after_help = "Needs CAP_BPF and CAP_PERFMON (or root). Stops on Ctrl-C, SIGTERM, \
-                  --count or --duration and prints `shmget-trace: N events, M lost` on stderr."
+                  --count or --duration and prints `shmget-trace: N events, M lost` on stderr.",
+    after_long_help = "Needs CAP_BPF and CAP_PERFMON (or root). Stops on Ctrl-C, SIGTERM, \
+                       --count or --duration and prints `shmget-trace: N events, M lost` on \
+                       stderr.\n\n\
+                       Examples:\n  \
+                       shmget-trace\n      \
+                       a table of shmget calls, local time\n  \
+                       shmget-trace --events all --wide\n      \
+                       every shared-memory call, more columns, nothing cut\n  \
+                       shmget-trace -p 1234,5678 --errno ENOENT,EACCES\n      \
+                       two processes' calls that failed with ENOENT or EACCES\n  \
+                       shmget-trace -n postgres -o time,pid,comm,key,size,mode,ret,errno\n      \
+                       processes with postgres in their name, these columns\n  \
+                       shmget-trace --tsv --no-header --output shm.tsv --append\n      \
+                       TSV added to a log",
+    max_term_width = 120
 )]
 pub struct Cli {
-    /// Only calls from this process (thread group id)
-    #[arg(short = 'p', long, value_name = "PID", value_parser = parse_id)]
-    pub pid: Option<u32>,
+    /// Only calls from these processes (thread group ids): comma-separated
+    /// or repeated, at most 8
+    #[arg(short = 'p', long, value_name = "PID", value_delimiter = ',',
+          value_parser = parse_pid, allow_negative_numbers = true)]
+    pub pid: Vec<u32>,
 
     /// Only calls from this thread
-    #[arg(short = 't', long, value_name = "TID", value_parser = parse_id)]
+    #[arg(short = 't', long, value_name = "TID", value_parser = parse_pid,
+          allow_negative_numbers = true)]
     pub tid: Option<u32>,
 
-    /// Only calls made by this user id
-    #[arg(short = 'u', long, value_name = "UID")]
-    pub uid: Option<u32>,
+    /// Only calls made by these user ids: comma-separated or repeated, at
+    /// most 8
+    #[arg(short = 'u', long, value_name = "UID", value_delimiter = ',',
+          value_parser = parse_uid, allow_negative_numbers = true)]
+    pub uid: Vec<u32>,
 
-    /// Only calls from threads whose comm is exactly this (at most 15 bytes)
-    #[arg(short = 'n', long = "name", value_name = "COMM", value_parser = parse_comm)]
+    /// Only calls from threads whose comm contains this text (as bcc's
+    /// tools match names), at most 15 bytes
+    #[arg(short = 'n', long = "name", value_name = "TEXT", value_parser = parse_comm,
+          conflicts_with = "name_exact")]
     pub name: Option<String>,
+
+    /// Only calls from threads whose comm is exactly this
+    #[arg(long, value_name = "COMM", value_parser = parse_comm)]
+    pub name_exact: Option<String>,
 
     /// Only shmget calls for this key: hex (0x1234) or decimal; 0 is IPC_PRIVATE
     #[arg(short = 'k', long, value_name = "KEY", value_parser = parse_key, allow_negative_numbers = true)]
@@ -62,12 +99,18 @@ pub struct Cli {
     #[arg(short = 'x', long)]
     pub failed: bool,
 
+    /// Only calls that failed with these errors, by name (ENOENT,EACCES):
+    /// comma-separated or repeated
+    #[arg(long, value_name = "NAME", value_delimiter = ',', value_parser = parse_errno)]
+    pub errno: Vec<u32>,
+
     /// Stop after this many seconds
-    #[arg(short = 'd', long, value_name = "SECONDS", value_parser = parse_duration)]
+    #[arg(short = 'd', long, value_name = "SECONDS", value_parser = parse_duration,
+          allow_negative_numbers = true)]
     pub duration: Option<Duration>,
 
     /// Stop after this many events
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     pub count: Option<u64>,
 
     /// Tab-separated values with a header line
@@ -78,6 +121,38 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// The columns of the table or of the TSV, comma-separated: time, pid,
+    /// tid, ppid, uid, gid, comm, abi, call, key, size, shmflg, flags, mode,
+    /// ret, errno, cgroup, cgroup_path, container, pidns, mntns, origin,
+    /// owner_uid, creator_pid, squat, event, shmid, cmd, addr, attach_addr,
+    /// attach_addr_from, details (what each call names, as the table shows it)
+    #[arg(short = 'o', long, value_name = "LIST", value_delimiter = ',',
+          value_parser = parse_column, conflicts_with = "json")]
+    pub columns: Vec<Column>,
+
+    /// Table: more columns (tid, uid, abi, mode, origin, container), and no
+    /// value or line cut to fit the terminal
+    #[arg(short = 'w', long, conflicts_with_all = ["tsv", "json"])]
+    pub wide: bool,
+
+    /// The time: local (the table's default; TZ is respected), utc (the
+    /// default of TSV and JSON) or relative (seconds since the start)
+    #[arg(short = 'T', long, value_enum, value_name = "WHEN")]
+    pub time: Option<TimeMode>,
+
+    /// No header line (TSV appended to a log, or a table)
+    #[arg(long, conflicts_with = "json")]
+    pub no_header: bool,
+
+    /// Write the events to this file instead of stdout (made anew, or
+    /// emptied)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// With --output: add to the end of the file instead of emptying it
+    #[arg(long, requires = "output")]
+    pub append: bool,
+
     /// How to hook the kernel; auto picks the cheapest that works here
     #[arg(long, value_enum, value_name = "MODE", default_value_t = AttachMode::Auto)]
     pub attach: AttachMode,
@@ -86,10 +161,20 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_ringbuf_size)]
     pub ringbuf_size: u32,
 
-    /// Print libbpf's log and why each attach mode was or was not used
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
+    /// Say why each attach mode was or was not used; -vv adds libbpf's log
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
+
+/// `-V`: the version, the target it was built for and the git revision.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SHMGET_TRACE_TARGET"),
+    ", git ",
+    env!("SHMGET_TRACE_GIT_REVISION"),
+    ")"
+);
 
 /// The operations --events asked for, in canonical order, without repeats.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +186,8 @@ fn parse_events(s: &str) -> Result<Events, String> {
         match name {
             "all" => wanted.extend(Op::ALL),
             _ => wanted.push(*Op::ALL.iter().find(|op| op.name() == name).ok_or_else(|| {
-                format!("unknown event {name:?}: use shmget, shmat, shmdt, shmctl or all")
+                let valid: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+                unknown_name("event", name, &[&valid[..], &["all"]].concat())
             })?),
         }
     }
@@ -124,7 +210,7 @@ impl Cli {
     /// Parses the command line; help and version are printed here and exit 0,
     /// anything else wrong becomes one line.
     pub fn parse_args() -> Result<Cli, Error> {
-        Cli::try_parse().map_err(|err| {
+        let cli = Cli::try_parse().map_err(|err| {
             use clap::error::ErrorKind;
             if matches!(
                 err.kind(),
@@ -134,7 +220,43 @@ impl Cli {
                 std::process::exit(0);
             }
             Error::Usage(usage_error(std::env::args_os()))
+        })?;
+        cli.check()?;
+        Ok(cli)
+    }
+
+    /// What clap cannot say about the values together.
+    fn check(&self) -> Result<(), Error> {
+        for (option, count, what) in [
+            ("-p/--pid", self.pid.len(), "process ids"),
+            ("-u/--uid", self.uid.len(), "user ids"),
+        ] {
+            if count > MAX_FILTER_IDS {
+                return Err(Error::Usage(format!(
+                    "{option} takes at most {MAX_FILTER_IDS} {what} (the kernel side compares \
+                     each in turn); {count} were given"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The time the output shows: as asked, else local time of day for
+    /// people and UTC for programs.
+    pub fn time_mode(&self) -> TimeMode {
+        self.time.unwrap_or(match self.format() {
+            Format::Table => TimeMode::Local,
+            Format::Tsv | Format::Json => TimeMode::Utc,
         })
+    }
+
+    /// The name filter: the text, and whether it must be the whole comm.
+    pub fn name_filter(&self) -> Option<(&str, bool)> {
+        match (&self.name, &self.name_exact) {
+            (Some(text), _) => Some((text, false)),
+            (None, Some(comm)) => Some((comm, true)),
+            (None, None) => None,
+        }
     }
 
     pub fn format(&self) -> Format {
@@ -160,26 +282,171 @@ fn usage_error(args: impl IntoIterator<Item = std::ffi::OsString>) -> String {
         String::from_utf8(text).unwrap_or_default()
     });
     match Cli::try_parse_from(escaped) {
-        Err(err) => first_line_of_clap_error(&err.render().to_string()),
+        Err(err) => describe_clap_error(&err),
         Ok(_) => "invalid arguments".into(),
     }
 }
 
-/// clap explains itself over several lines (tips, usage); its first line
-/// says what is wrong.
-fn first_line_of_clap_error(rendered: &str) -> String {
-    let line = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
-    line.trim().trim_start_matches("error: ").to_string()
+/// clap explains itself over several lines (valid values, tips, usage):
+/// its first line says what is wrong, and the valid values and the nearest
+/// one follow on the same line here.
+fn describe_clap_error(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let mut line = first_line_of_clap_error(&err.render().to_string());
+    let strings = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => vec![s.clone()],
+        Some(ContextValue::Strings(s)) => s.clone(),
+        _ => vec![],
+    };
+    let valid = strings(ContextKind::ValidValue);
+    let given = strings(ContextKind::InvalidValue);
+    if let (false, Some(given)) = (valid.is_empty(), given.first()) {
+        let valid: Vec<&str> = valid.iter().map(String::as_str).collect();
+        if let Some(nearest) = nearest(given, &valid) {
+            line.push_str(&format!("; did you mean '{nearest}'?"));
+        }
+        line.push_str(&format!(" (possible values: {})", valid.join(", ")));
+    } else if let Some(nearest) = strings(ContextKind::SuggestedArg).first() {
+        line.push_str(&format!("; did you mean '{nearest}'?"));
+    } else if let Some(given) = strings(ContextKind::InvalidArg)
+        .first()
+        .filter(|_| err.kind() == clap::error::ErrorKind::UnknownArgument)
+        .and_then(|arg| arg.strip_prefix("--"))
+    {
+        // clap finds no near option for a swap of letters (`--tvs`).
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let options: Vec<&str> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .collect();
+        let given = given.split('=').next().unwrap_or(given);
+        if let Some(nearest) = nearest(given, &options) {
+            line.push_str(&format!("; did you mean '--{nearest}'?"));
+        }
+    }
+    line
 }
 
-fn parse_id(s: &str) -> Result<u32, String> {
+/// clap explains itself over several lines (tips, usage); its first line
+/// says what is wrong, or introduces the lines that do (`the following
+/// required arguments were not provided:`), which join it.
+fn first_line_of_clap_error(rendered: &str) -> String {
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut line = first.trim().trim_start_matches("error: ").to_string();
+    if line.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|l| l.starts_with("  ") && !l.trim_start().starts_with("Usage:"))
+            .map(str::trim)
+            .collect();
+        line = format!("{} {}", line, listed.join(", "));
+    }
+    line
+}
+
+/// The valid name a user most likely meant: the one it abbreviates (`tp`
+/// for `tracepoint`, as its first letter and then some of its letters in
+/// order), else the one it misses by a slip of one letter, else the most
+/// similar one that is similar enough.
+fn nearest<'a>(given: &str, valid: &[&'a str]) -> Option<&'a str> {
+    let given = given.to_ascii_lowercase();
+    let abbreviates = |name: &str| {
+        let mut letters = name.chars();
+        given.chars().next() == name.chars().next()
+            && given.chars().all(|c| letters.any(|n| n == c))
+    };
+    let abbreviated: Vec<&str> = valid
+        .iter()
+        .copied()
+        .filter(|v| abbreviates(&v.to_ascii_lowercase()))
+        .collect();
+    if let [only] = abbreviated[..] {
+        return Some(only);
+    }
+    // One letter wrong, missing, extra, or two swapped (`--tvs`).
+    let one_slip: Vec<&str> = valid
+        .iter()
+        .copied()
+        .filter(|v| strsim::damerau_levenshtein(&given, &v.to_ascii_lowercase()) == 1)
+        .collect();
+    if let [only] = one_slip[..] {
+        return Some(only);
+    }
+    valid
+        .iter()
+        .map(|v| (strsim::jaro_winkler(&given, &v.to_ascii_lowercase()), *v))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
+}
+
+/// `unknown column 'pidd'; did you mean 'pid'? (valid: time, pid, ...)`;
+/// the given text comes escaped from `usage_error`.
+fn unknown_name(what: &str, given: &str, valid: &[&str]) -> String {
+    let mut message = format!("unknown {what} '{given}'");
+    if let Some(nearest) = nearest(given, valid) {
+        message.push_str(&format!("; did you mean '{nearest}'?"));
+    }
+    message.push_str(&format!(" (valid: {})", valid.join(", ")));
+    message
+}
+
+/// A process or thread id: 1 and up (pid_max is at most 2^22).
+fn parse_pid(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
-        Ok(0) => Err("must be a positive number".into()),
-        Ok(id) => Ok(id),
-        Err(_) => Err("must be a positive number".into()),
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err("a process or thread id is a whole number from 1 up".into()),
+    }
+}
+
+/// A user id: 0 and up; (uid_t)-1 is no user.
+fn parse_uid(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(id) if id != u32::MAX => Ok(id),
+        _ => Err(format!(
+            "a user id is a whole number from 0 to {}",
+            u32::MAX - 1
+        )),
+    }
+}
+
+/// An error name as errno(3) spells it (any case), within the BPF side's
+/// bitmap.
+fn parse_errno(s: &str) -> Result<u32, String> {
+    let upper = s.to_ascii_uppercase();
+    match decode::errno_number(&upper) {
+        Some(n) if n < MAX_FILTER_ERRNO => Ok(n),
+        Some(n) => Err(format!(
+            "{upper} is error {n}; only errors below {MAX_FILTER_ERRNO} can be filtered"
+        )),
+        None => {
+            let names = decode::errno_names();
+            let mut message = format!("unknown error name '{s}'");
+            if let Some(nearest) = nearest(&upper, &names) {
+                message.push_str(&format!("; did you mean '{nearest}'?"));
+            }
+            message.push_str(
+                " (names as errno(3) gives them; shmget fails with ENOENT, EEXIST, EINVAL, \
+                 ENOSPC, ENOMEM, EACCES, EPERM; shmat, shmdt and shmctl also with EIDRM, \
+                 EFAULT, EOVERFLOW)",
+            );
+            Err(message)
+        }
+    }
+}
+
+fn parse_column(s: &str) -> Result<Column, String> {
+    Column::from_name(s.trim()).ok_or_else(|| {
+        let valid: Vec<&str> = Column::SELECTABLE.iter().map(|c| c.name()).collect();
+        unknown_name("column", s, &valid)
+    })
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("must be a whole number of events, 1 or more".into()),
     }
 }
 
@@ -212,10 +479,13 @@ pub fn parse_key(s: &str) -> Result<i32, String> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs.is_finite() && secs < 1e9 => {
-            Ok(Duration::from_secs_f64(secs))
-        }
-        _ => Err("must be a positive number of seconds".into()),
+        Ok(secs) if secs.is_nan() => Err("must be a number of seconds, such as 10 or 0.5".into()),
+        Ok(secs) if secs <= 0.0 => Err("must be more than 0 seconds".into()),
+        Ok(secs) if secs >= MAX_DURATION_SECS => Err(format!(
+            "must be less than {MAX_DURATION_SECS:.0} seconds (about 31 years)"
+        )),
+        Ok(secs) => Ok(Duration::from_secs_f64(secs)),
+        Err(_) => Err("must be a number of seconds, such as 10 or 0.5".into()),
     }
 }
 
@@ -284,6 +554,11 @@ mod tests {
         let err = Cli::try_parse_from(["shmget-trace", "--bogus"]).unwrap_err();
         let line = first_line_of_clap_error(&err.render().to_string());
         assert_eq!(line, "unexpected argument '--bogus' found");
+        let err = Cli::try_parse_from(["shmget-trace", "--tvs"]).unwrap_err();
+        assert_eq!(
+            describe_clap_error(&err),
+            "unexpected argument '--tvs' found; did you mean '--tsv'?"
+        );
         let err = Cli::try_parse_from(["shmget-trace", "--pid", "abc"]).unwrap_err();
         let line = first_line_of_clap_error(&err.render().to_string());
         assert!(
@@ -307,10 +582,72 @@ mod tests {
             Ok(Events(vec![Op::Shmget, Op::Shmctl]))
         );
         assert_eq!(parse_events("all"), Ok(Events(Op::ALL.to_vec())));
-        assert!(parse_events("shmget,semop")
-            .unwrap_err()
-            .contains("unknown event \"semop\""));
+        assert_eq!(
+            parse_events("shmget,shmgte").unwrap_err(),
+            "unknown event 'shmgte'; did you mean 'shmget'? (valid: shmget, shmat, shmdt, \
+             shmctl, all)"
+        );
         assert!(parse_events("").is_err());
+    }
+
+    #[test]
+    fn the_nearest_name() {
+        let modes = ["auto", "kprobe", "fentry", "tracepoint"];
+        assert_eq!(nearest("tp", &modes), Some("tracepoint"));
+        assert_eq!(nearest("kp", &modes), Some("kprobe"));
+        assert_eq!(nearest("fentri", &modes), Some("fentry"));
+        assert_eq!(nearest("TRACE", &modes), Some("tracepoint"));
+        assert_eq!(nearest("uprobe", &modes), Some("kprobe"));
+        assert_eq!(nearest("xyz", &modes), None);
+        assert_eq!(nearest("ENOENTT", &["ENOENT", "EEXIST"]), Some("ENOENT"));
+    }
+
+    #[test]
+    fn several_ids_and_the_filters_they_make() {
+        let cli =
+            Cli::try_parse_from(["shmget-trace", "-p", "12,34", "-p", "56", "-u", "0"]).unwrap();
+        assert_eq!((cli.pid, cli.uid), (vec![12, 34, 56], vec![0]));
+        let cli = Cli::try_parse_from(["shmget-trace", "-n", "post"]).unwrap();
+        assert_eq!(cli.name_filter(), Some(("post", false)));
+        let cli = Cli::try_parse_from(["shmget-trace", "--name-exact", "postgres"]).unwrap();
+        assert_eq!(cli.name_filter(), Some(("postgres", true)));
+        let cli = Cli::try_parse_from(["shmget-trace", "--errno", "enoent,EACCES"]).unwrap();
+        assert_eq!(cli.errno, [2, 13]);
+        let nine = Cli::try_parse_from(["shmget-trace", "-u", "1,2,3,4,5,6,7,8,9"]).unwrap();
+        assert!(nine.check().is_err());
+    }
+
+    #[test]
+    fn time_defaults_by_format() {
+        let time = |args: &[&str]| {
+            Cli::try_parse_from([&["shmget-trace"], args].concat())
+                .unwrap()
+                .time_mode()
+        };
+        assert_eq!(time(&[]), TimeMode::Local);
+        assert_eq!(time(&["--tsv"]), TimeMode::Utc);
+        assert_eq!(time(&["--json"]), TimeMode::Utc);
+        assert_eq!(time(&["--tsv", "-T", "local"]), TimeMode::Local);
+        assert_eq!(time(&["-T", "relative"]), TimeMode::Relative);
+    }
+
+    /// --columns' help names every column it takes.
+    #[test]
+    fn columns_help_names_every_column() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_id() == "columns")
+            .unwrap();
+        let help = arg.get_help().unwrap().to_string();
+        for column in Column::SELECTABLE {
+            assert!(
+                help.contains(column.name()),
+                "{help} lacks {}",
+                column.name()
+            );
+        }
     }
 
     #[test]

@@ -150,29 +150,57 @@ pub fn write_mode(out: &mut Vec<u8>, mode: u32) {
     }
 }
 
-/// The errno name of a failed call (`ENOENT`), or `None` on success.
-/// Numbers without a name come out as `ERRNO_<n>`.
-pub fn errno_name(ret: i64) -> Option<&'static str> {
-    const KNOWN: usize = 200;
+/// Errno numbers the table of names covers (Linux's end at 133).
+const KNOWN_ERRNOS: usize = 200;
+
+/// `ENOENT` ... by number, `ERRNO_<n>` where the number has no name.
+fn errno_table() -> &'static [String] {
     static NAMES: OnceLock<Vec<String>> = OnceLock::new();
-    if ret >= 0 {
-        return None;
-    }
-    let names = NAMES.get_or_init(|| {
-        (0..KNOWN as i32)
+    NAMES.get_or_init(|| {
+        (0..KNOWN_ERRNOS as i32)
             .map(|n| match Errno::from_raw(n) {
                 Errno::UnknownErrno => format!("ERRNO_{n}"),
                 errno => format!("{errno:?}"),
             })
             .collect()
-    });
+    })
+}
+
+/// The errno name of a failed call (`ENOENT`), or `None` on success.
+/// Numbers without a name come out as `ERRNO_<n>`.
+pub fn errno_name(ret: i64) -> Option<&'static str> {
+    if ret >= 0 {
+        return None;
+    }
     let errno = ret.unsigned_abs();
-    match names.get(errno as usize) {
+    match errno_table().get(errno as usize) {
         Some(name) => Some(name.as_str()),
         // Out of the table: leak one string per distinct odd value; the
         // kernel returns only a handful.
         None => Some(Box::leak(format!("ERRNO_{errno}").into_boxed_str())),
     }
+}
+
+/// The number of an errno name as [`errno_name`] gives it (`ENOENT`, or
+/// `ERRNO_<n>`).
+pub fn errno_number(name: &str) -> Option<u32> {
+    if let Some(n) = name.strip_prefix("ERRNO_").and_then(|n| n.parse().ok()) {
+        return Some(n);
+    }
+    errno_table()
+        .iter()
+        .position(|known| known == name)
+        .map(|n| n as u32)
+}
+
+/// The errnos that have names, by name.
+pub fn errno_names() -> Vec<&'static str> {
+    errno_table()
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .filter(|name| !name.starts_with("ERRNO_"))
+        .collect()
 }
 
 /// `0x%08x`, as ipcs prints keys; IPC_PRIVATE is 0x00000000.
@@ -272,37 +300,104 @@ fn is_printable(c: char) -> bool {
             | '\u{e0000}'..='\u{e007f}')
 }
 
-/// RFC 3339 UTC with nanoseconds. Remembers the date and time of the last
-/// second it formatted, since events come in bursts within one second.
-#[derive(Default)]
+/// How the time of an event is shown.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeMode {
+    /// Local wall-clock time, as TZ (or /etc/localtime) says.
+    Local,
+    Utc,
+    /// Seconds since the tracer started.
+    Relative,
+}
+
+/// The time of an event as text: RFC 3339 with nanoseconds, in UTC
+/// (`...Z`) or in local time (`...+05:30`), or seconds since the start
+/// (`12.000000001`). Remembers the date and time of the last second it
+/// formatted, since events come in bursts within one second.
 pub struct TimeFormatter {
+    mode: TimeMode,
+    start_unix_ns: u64,
     cached_second: Option<u64>,
     prefix: String,
+    suffix: String,
 }
 
 impl TimeFormatter {
-    /// `2026-11-26T16:26:07.123456789Z` for nanoseconds since the epoch.
-    pub fn write_rfc3339(&mut self, out: &mut String, unix_ns: u64) {
-        let second = unix_ns / 1_000_000_000;
+    /// `start_unix_ns`: the start, for relative times.
+    pub fn new(mode: TimeMode, start_unix_ns: u64) -> TimeFormatter {
+        TimeFormatter {
+            mode,
+            start_unix_ns,
+            cached_second: None,
+            prefix: String::new(),
+            suffix: String::new(),
+        }
+    }
+
+    /// The text of the time `unix_ns` (nanoseconds since the epoch).
+    pub fn write(&mut self, out: &mut String, unix_ns: u64) {
+        let ns = match self.mode {
+            TimeMode::Relative => unix_ns.saturating_sub(self.start_unix_ns),
+            TimeMode::Local | TimeMode::Utc => unix_ns,
+        };
+        let second = ns / 1_000_000_000;
         if self.cached_second != Some(second) {
             let mut prefix = Vec::with_capacity(20);
-            write_date_time(&mut prefix, second);
+            let mut suffix = Vec::with_capacity(6);
+            match self.mode {
+                TimeMode::Utc => {
+                    write_date_time(&mut prefix, second as i64);
+                    suffix.push(b'Z');
+                }
+                TimeMode::Local => {
+                    let offset = local_offset(second);
+                    write_date_time(&mut prefix, second as i64 + i64::from(offset));
+                    write_utc_offset(&mut suffix, offset);
+                }
+                TimeMode::Relative => write_decimal(&mut prefix, second),
+            }
             self.prefix = String::from_utf8(prefix).unwrap_or_default();
+            self.suffix = String::from_utf8(suffix).unwrap_or_default();
             self.cached_second = Some(second);
         }
         out.push_str(&self.prefix);
         out.push('.');
         // 1 followed by the nine digits, zero-padded: skip the 1.
         let mut digits = itoa::Buffer::new();
-        out.push_str(&digits.format(1_000_000_000 + unix_ns % 1_000_000_000)[1..]);
-        out.push('Z');
+        out.push_str(&digits.format(1_000_000_000 + ns % 1_000_000_000)[1..]);
+        out.push_str(&self.suffix);
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` for seconds since the epoch, UTC.
-fn write_date_time(out: &mut Vec<u8>, unix_seconds: u64) {
-    let (year, month, day) = civil_from_days((unix_seconds / 86_400) as i64);
-    let secs_of_day = unix_seconds % 86_400;
+/// Seconds east of UTC of local time at `unix_seconds`, from the C
+/// library, which reads TZ (a zone name, or a POSIX rule such as
+/// `XYZ-5:30` that needs no zone files) or else /etc/localtime. It reads
+/// files only, no NSS: safe in the static binary.
+fn local_offset(unix_seconds: u64) -> i32 {
+    use nix::libc;
+    let time = unix_seconds as libc::time_t;
+    // SAFETY: localtime_r writes only the tm it is given; an all-zero tm
+    // is a valid value to start from.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&time, &mut tm) }.is_null() {
+        return 0;
+    }
+    tm.tm_gmtoff as i32
+}
+
+/// `+05:30`, `-08:00`, `+00:00` (RFC 3339 offsets; seconds dropped).
+fn write_utc_offset(out: &mut Vec<u8>, offset_seconds: i32) {
+    out.push(if offset_seconds < 0 { b'-' } else { b'+' });
+    let minutes = offset_seconds.unsigned_abs() / 60;
+    write_padded(out, u64::from(minutes / 60), 2);
+    out.push(b':');
+    write_padded(out, u64::from(minutes % 60), 2);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` for seconds since the epoch (plus an offset).
+fn write_date_time(out: &mut Vec<u8>, unix_seconds: i64) {
+    let (year, month, day) = civil_from_days(unix_seconds.div_euclid(86_400));
+    let secs_of_day = unix_seconds.rem_euclid(86_400) as u64;
     write_padded(out, year as u64, 4);
     out.push(b'-');
     write_padded(out, month as u64, 2);
@@ -415,6 +510,33 @@ mod tests {
     }
 
     #[test]
+    fn relative_times_and_offsets() {
+        let start = 1_795_710_367_123_456_789;
+        let mut tf = TimeFormatter::new(TimeMode::Relative, start);
+        assert_eq!(time(&mut tf, start), "0.000000000");
+        assert_eq!(time(&mut tf, start + 1_500_000_001), "1.500000001");
+        assert_eq!(time(&mut tf, start + 86_400_000_000_000), "86400.000000000");
+        assert_eq!(time(&mut tf, start - 1), "0.000000000");
+        let offset = |seconds| text(|o| write_utc_offset(o, seconds));
+        assert_eq!(offset(0), "+00:00");
+        assert_eq!(offset(5 * 3600 + 1800), "+05:30");
+        assert_eq!(offset(-(8 * 3600)), "-08:00");
+        assert_eq!(offset(-(3 * 3600 + 1800)), "-03:30");
+    }
+
+    #[test]
+    fn errno_numbers_by_name() {
+        assert_eq!(errno_number("ENOENT"), Some(2));
+        assert_eq!(errno_number("EOVERFLOW"), Some(75));
+        assert_eq!(errno_number("ERRNO_41"), Some(41));
+        assert_eq!(errno_number("ENOSUCH"), None);
+        let names = super::errno_names();
+        assert!(names.contains(&"EACCES") && names.contains(&"EIDRM"));
+        assert!(names.iter().all(|n| errno_number(n).is_some()));
+        assert!(!names.iter().any(|n| n.starts_with("ERRNO_")));
+    }
+
+    #[test]
     fn errno_names() {
         assert_eq!(errno_name(0), None);
         assert_eq!(errno_name(12345), None);
@@ -456,14 +578,16 @@ mod tests {
         assert_eq!(esc(b""), "");
     }
 
+    fn time(tf: &mut TimeFormatter, ns: u64) -> String {
+        let mut out = String::new();
+        tf.write(&mut out, ns);
+        out
+    }
+
     #[test]
     fn rfc3339() {
-        let mut tf = TimeFormatter::default();
-        let t = |tf: &mut TimeFormatter, ns| {
-            let mut out = String::new();
-            tf.write_rfc3339(&mut out, ns);
-            out
-        };
+        let mut tf = TimeFormatter::new(TimeMode::Utc, 0);
+        let t = time;
         assert_eq!(t(&mut tf, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(
             t(&mut tf, 1_795_710_367_123_456_789),

@@ -46,4 +46,7 @@ pub enum Error {
 
     #[error("cannot write output: {0}")]
     Output(io::Error),
+
+    #[error("--output {path}: {source}")]
+    OutputFile { path: String, source: io::Error },
 }

@@ -32,6 +32,12 @@ impl WallClock {
         }
     }
 
+    /// The boot-time clock now, as BPF stamps events.
+    pub fn boot_ns_now(&self) -> u64 {
+        let ts = clock_gettime(ClockId::CLOCK_BOOTTIME).expect("CLOCK_BOOTTIME exists on Linux");
+        ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+    }
+
     pub fn unix_ns(&self, boot_ns: u64) -> u64 {
         (boot_ns as i128 + self.realtime_minus_boottime_ns).max(0) as u64
     }

@@ -5,7 +5,7 @@
 use serde::{Serialize, Serializer};
 
 use crate::cgroup::CgroupPaths;
-use crate::decode::{self, TimeFormatter};
+use crate::decode::{self, TimeFormatter, TimeMode};
 use crate::domain::{Abi, AttachAddrFrom, Carrier, Op, UnknownRaw};
 use crate::event::{self, WallClock};
 use crate::segment;
@@ -81,7 +81,8 @@ impl Serialize for Op {
 /// are escaped already: none holds a tab, newline or control byte.
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
-    /// RFC 3339 UTC with nanoseconds.
+    /// RFC 3339 with nanoseconds, UTC or local, or seconds since the
+    /// start (`decode::TimeFormatter`).
     pub time: &'a str,
     pub pid: u32,
     pub tid: u32,
@@ -105,6 +106,10 @@ pub struct Record<'a> {
     pub mode: Option<Mode>,
     /// Segment id, address, 0, or -errno.
     pub ret: i64,
+    /// `ret` is the address a shmat attached at: hex in text, as strace
+    /// shows it (a JSON number has no base).
+    #[serde(skip)]
+    pub ret_is_address: bool,
     pub errno: Option<&'static str>,
     pub cgroup: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,10 +204,12 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(cgroups: CgroupPaths) -> Decoder {
+    /// Times are shown as `time` says; relative ones from now.
+    pub fn new(cgroups: CgroupPaths, time: TimeMode) -> Decoder {
+        let clock = WallClock::now();
         Decoder {
-            clock: WallClock::now(),
-            time: TimeFormatter::default(),
+            clock,
+            time: TimeFormatter::new(time, clock.unix_ns(clock.boot_ns_now())),
             cgroups,
             scratch: Scratch::default(),
             previous: (Vec::new(), false),
@@ -221,14 +228,15 @@ impl Decoder {
         let args = &raw.args;
         let op = Op::from_raw(args.op)?;
         let abi = Abi::from_raw(args.abi)?;
-        let call = match Carrier::from_raw(args.call)? {
+        let carrier = Carrier::from_raw(args.call)?;
+        let call = match carrier {
             Carrier::Direct => op.name(),
             Carrier::Ipc => "ipc",
         };
         let scratch = &mut self.scratch;
         scratch.time.clear();
         self.time
-            .write_rfc3339(&mut scratch.time, self.clock.unix_ns(raw.boot_ns));
+            .write(&mut scratch.time, self.clock.unix_ns(raw.boot_ns));
         let comm = scratch.comm.get(raw.comm, |out, comm| {
             decode::write_escaped(out, comm_bytes(&comm))
         });
@@ -273,6 +281,8 @@ impl Decoder {
             flags,
             mode: is_shmget.then(|| Mode(decode::mode(args.shmflg))),
             ret: raw.ret,
+            // ipc(SHMAT) returns 0 and writes the address to memory.
+            ret_is_address: op == Op::Shmat && carrier == Carrier::Direct && raw.ret >= 0,
             errno: decode::errno_name(raw.ret),
             cgroup: raw.cgroup_id,
             cgroup_path: cgroup.map(|c| c.path.as_str()),

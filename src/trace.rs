@@ -1,8 +1,10 @@
 //! The tracing loop: read the ring buffer in bounded batches, write events,
 //! report kernel-side losses, stop cleanly.
 
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use crate::cgroup::CgroupPaths;
 use crate::cli::Cli;
 use crate::domain::UnknownRaw;
 use crate::error::Error;
-use crate::output::{self, Output, FLUSH_INTERVAL};
+use crate::output::{Layout, Output, FLUSH_INTERVAL};
 use crate::privileges;
 use crate::record::Decoder;
 use crate::ringbuf::RingReader;
@@ -113,29 +115,67 @@ impl Consumer {
     }
 }
 
+/// Where the events go: `--output FILE` (emptied, or appended to), else
+/// stdout.
+fn output_file(cli: &Cli) -> Result<File, Error> {
+    let Some(path) = &cli.output else {
+        return Output::stdout_file().map_err(Error::Output);
+    };
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .append(cli.append)
+        .truncate(!cli.append)
+        .open(path)
+        .map_err(|source| Error::OutputFile {
+            path: escaped_path(path),
+            source,
+        })
+}
+
+fn escaped_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut text = Vec::new();
+    crate::decode::write_escaped(&mut text, path.as_os_str().as_bytes());
+    String::from_utf8(text).unwrap_or_default()
+}
+
 pub fn run(cli: &Cli) -> Result<(), Error> {
     install_signal_handlers();
-    if cli.verbose {
+    // -v is the attach modes' reasons (see `attach`); libbpf's own log,
+    // thousands of lines, is -vv.
+    if cli.verbose >= 2 {
         libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, |_, msg| {
             let _ = std::io::Write::write_all(&mut io::stderr(), msg.as_bytes());
         })));
     } else {
         libbpf_rs::set_print(None);
     }
+    let output = Output::new(
+        output_file(cli)?,
+        Layout {
+            format: cli.format(),
+            columns: (!cli.columns.is_empty()).then(|| cli.columns.clone()),
+            wide: cli.wide,
+            time: cli.time_mode(),
+            header: !cli.no_header,
+        },
+    );
+    // Relative times count from here, before the hooks are in place.
+    let decoder = Decoder::new(CgroupPaths::new(), cli.time_mode());
     // A terminal shows each event at once; for files and pipes the reader
     // is woken only when an eighth of the ring buffer waits, and otherwise
     // finds events on its FLUSH_INTERVAL timer. The rest is room for the
     // reader's stalls (another process on its CPU, a slow write).
-    let wakeup_bytes = if output::stdout_is_terminal() {
+    let wakeup_bytes = if output.interactive() {
         0
     } else {
         u64::from(cli.ringbuf_size) / 8
     };
     let mut tracer = attach::start(cli, wakeup_bytes)?;
-    let output = Output::stdout(cli.format()).map_err(Error::Output)?;
 
     let mut consumer = Consumer {
-        decoder: Decoder::new(CgroupPaths::new()),
+        decoder,
         output,
         delivered: 0,
         limit: cli.count,

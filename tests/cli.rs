@@ -3,6 +3,9 @@
 
 mod common;
 
+#[path = "support/docs.rs"]
+mod docs;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,15 +51,15 @@ fn bad_options_give_one_clear_line() {
         2,
         "invalid value 'abc' for '--pid <PID>'",
     );
-    assert_one_line_error(&["--pid", "0"], 2, "must be a positive number");
+    assert_one_line_error(&["--pid", "0"], 2, "a whole number from 1 up");
     assert_one_line_error(&["--ringbuf-size", "3000"], 2, "power of two");
     assert_one_line_error(&["--ringbuf-size", "16X"], 2, "unit must be K, M or G");
     assert_one_line_error(&["--key", "0xfffffffff"], 2, "32-bit key");
     assert_one_line_error(&["--name", "0123456789abcdef"], 2, "at most 15");
     assert_one_line_error(&["--attach", "uprobe"], 2, "invalid value 'uprobe'");
     assert_one_line_error(&["--tsv", "--json"], 2, "cannot be used with");
-    assert_one_line_error(&["--duration", "0"], 2, "positive number of seconds");
-    assert_one_line_error(&["--duration=-1"], 2, "positive number of seconds");
+    assert_one_line_error(&["--duration", "0"], 2, "must be more than 0 seconds");
+    assert_one_line_error(&["--duration=-1"], 2, "must be more than 0 seconds");
     assert_one_line_error(&["--count", "0"], 2, "--count");
 }
 
@@ -84,10 +87,129 @@ fn help_and_version_exit_zero() {
     }
     let (status, stdout, _) = run_tracer(&["-V"]);
     assert_eq!(status, 0);
-    assert_eq!(
-        stdout.trim(),
-        format!("shmget-trace {}", env!("CARGO_PKG_VERSION"))
+    // shmget-trace 0.1.0 (x86_64-unknown-linux-gnu, git 0123456789ab)
+    let facts = stdout
+        .trim()
+        .strip_prefix(&format!("shmget-trace {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|rest| rest.split_once(", git "));
+    let Some((target, revision)) = facts else {
+        panic!("-V: {stdout:?}");
+    };
+    assert!(
+        target.starts_with(&format!("{}-", std::env::consts::ARCH)),
+        "{stdout}"
     );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success());
+    match head {
+        Some(head) => assert_eq!(revision, String::from_utf8_lossy(&head.stdout).trim()),
+        // A VM guest has no git (nor the source): the form, at least.
+        None => assert!(
+            revision == "unknown"
+                || (revision.len() == 12 && revision.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{stdout}"
+        ),
+    }
+}
+
+/// --help fits the terminal it is shown in (COLUMNS, as a shell exports
+/// it, stands for the terminal here), up to 120 columns.
+fn help_wraps_to_the_terminal_width() {
+    for width in [60, 100] {
+        let out = Command::new(tracer_bin())
+            .arg("--help")
+            .env("COLUMNS", width.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= width, "wider than {width}: {text}");
+        assert!(
+            widest > width - 10,
+            "{width} columns, {widest} used: {text}"
+        );
+    }
+}
+
+/// A bad value gets one line that lists the valid ones and names the
+/// nearest; no message says something untrue of the value given.
+fn bad_values_list_the_valid_ones_and_the_nearest() {
+    let attach = "invalid value 'tp' for '--attach <MODE>'; did you mean 'tracepoint'? \
+                  (possible values: auto, kprobe, fentry, tracepoint)";
+    assert_one_line_error(&["--attach", "tp"], 2, attach);
+    assert_one_line_error(
+        &["-T", "loc"],
+        2,
+        "did you mean 'local'? (possible values: local,",
+    );
+    assert_one_line_error(
+        &["-o", "pid,comn"],
+        2,
+        "unknown column 'comn'; did you mean 'comm'? (valid: time, pid,",
+    );
+    assert_one_line_error(&["--errno", "enoent,EEXSIT"], 2, "did you mean 'EEXIST'?");
+    assert_one_line_error(&["--errno", "ERRNO_300"], 2, "only errors below 256");
+    assert_one_line_error(&["--events", "shmgt"], 2, "did you mean 'shmget'?");
+    assert_one_line_error(&["-d", "1e9"], 2, "must be less than 1000000000 seconds");
+    assert_one_line_error(&["-d", "soon"], 2, "must be a number of seconds");
+    assert_one_line_error(
+        &["-p", "-1"],
+        2,
+        "invalid value '-1' for '--pid <PID>': a process or thread id is a whole number from 1 up",
+    );
+    assert_one_line_error(
+        &["-u", "-1"],
+        2,
+        "a user id is a whole number from 0 to 4294967294",
+    );
+    assert_one_line_error(
+        &["-p", "1,2,3,4,5,6,7,8", "-p", "9"],
+        2,
+        "-p/--pid takes at most 8 process ids",
+    );
+    assert_one_line_error(&["-u", "0,1,2,3,4,5,6,7,8"], 2, "-u/--uid takes at most 8");
+    assert_one_line_error(&["--append"], 2, "--output <FILE>");
+    assert_one_line_error(&["--tsv", "--wide"], 2, "cannot be used with");
+    assert_one_line_error(&["--json", "-o", "pid"], 2, "cannot be used with");
+    assert_one_line_error(&["-n", "a", "--name-exact", "a"], 2, "cannot be used with");
+    // Opened before BPF is loaded: the error comes at once, and escaped.
+    assert_one_line_error(
+        &["--output", "/no/such\x1b[31m/dir"],
+        1,
+        "--output /no/such\\x1b[31m/dir: No such file or directory",
+    );
+}
+
+/// The man page and the completions in doc/ are what the options give
+/// (`cargo run --example gen-docs` writes them anew).
+fn man_page_and_completions_are_current() {
+    // Compiled in, so that the check runs where the source is not (a VM).
+    let checked_in: [&str; 4] = [
+        include_str!("../doc/shmget-trace.1"),
+        include_str!("../doc/completions/shmget-trace.bash"),
+        include_str!("../doc/completions/_shmget-trace"),
+        include_str!("../doc/completions/shmget-trace.fish"),
+    ];
+    let generated = docs::generate();
+    assert_eq!(generated.len(), checked_in.len());
+    for ((path, text), kept) in generated.iter().zip(checked_in) {
+        assert!(
+            text == kept.as_bytes(),
+            "{path} is not what the options give: run `cargo run --example gen-docs`"
+        );
+    }
+    let (man, bash) = (checked_in[0], checked_in[1]);
+    for option in ["--columns", "--errno", "--name-exact", "--time", "--output"] {
+        let roff = option.replace('-', "\\-");
+        assert!(man.contains(&roff), "the man page lacks {option}");
+        assert!(bash.contains(option), "bash completion lacks {option}");
+    }
 }
 
 /// With every capability gone, bounding set included, even root cannot
@@ -555,6 +677,280 @@ fn uid_and_name_filters() {
     assert_eq!(events[0]["uid"], 0);
 }
 
+/// -p and -u take several ids, comma-separated or repeated: only those
+/// processes' and users' calls are reported.
+fn several_pids_and_uids() {
+    let key = unique_key(50);
+    let step = format!("native:{key}:0:0");
+    let workloads: Vec<Workload> = (0..3).map(|_| Workload::spawn_waiting(&[&step])).collect();
+    let pids: Vec<String> = workloads.iter().map(|w| w.pid().to_string()).collect();
+    let tracer = Tracer::start(&["--json", "-p", &format!("{},{}", pids[0], pids[2])]);
+    native_shmget(key, 0, 0); // this process: not reported
+    let results: Vec<serde_json::Value> = workloads.into_iter().map(|w| w.go().remove(0)).collect();
+    let events = tracer.stop().json_events();
+    let reported: Vec<&serde_json::Value> = events.iter().map(|e| &e["pid"]).collect();
+    assert_eq!(
+        reported,
+        [&results[0]["pid"], &results[2]["pid"]],
+        "{events:?}"
+    );
+
+    // Three users; two asked for, the option repeated.
+    let by_uid = Tracer::start(&[
+        "--json",
+        "-u",
+        "65534",
+        "-u",
+        "65533",
+        "-k",
+        &key.to_string(),
+    ]);
+    for uid in ["0", "65533", "65534"] {
+        workload::run(&["--uid", uid, &step]);
+    }
+    let events = by_uid.stop().json_events();
+    let uids: Vec<&serde_json::Value> = events.iter().map(|e| &e["uid"]).collect();
+    assert_eq!(uids, [65533, 65534], "{events:?}");
+}
+
+/// -n matches a part of the name, as bcc's tools do (also at the end of a
+/// full 15-byte name); --name-exact the whole name only.
+fn name_matches_a_part_or_exactly() {
+    let key = unique_key(51);
+    let step = format!("native:{key}:0:0");
+    let key_arg = key.to_string();
+    let named = || {
+        for comm in ["shm-named", "other", "x-shm-named-15b", "shm-name"] {
+            workload::run(&["--comm", comm, &step]);
+        }
+    };
+    let comms = |tracer: Tracer| -> Vec<String> {
+        let events = tracer.stop().json_events();
+        events
+            .iter()
+            .map(|e| e["comm"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let part = Tracer::start(&["--json", "-n", "named", "-k", &key_arg]);
+    named();
+    assert_eq!(comms(part), ["shm-named", "x-shm-named-15b"]);
+    let end = Tracer::start(&["--json", "-n", "ed-15b", "-k", &key_arg]);
+    named();
+    assert_eq!(comms(end), ["x-shm-named-15b"]);
+    let exact = Tracer::start(&["--json", "--name-exact", "shm-named", "-k", &key_arg]);
+    named();
+    assert_eq!(comms(exact), ["shm-named"]);
+}
+
+/// --errno: only calls that failed with the errors named, by any entry
+/// path; successes and other errors are not reported.
+fn errno_filter_keeps_only_those_errors() {
+    let mut segments = Segments::default();
+    let key = unique_key(52);
+    let excl = IPC_CREAT | IPC_EXCL | 0o600;
+    let tracer = Tracer::start(&[
+        "--json",
+        "-t",
+        &gettid().to_string(),
+        "--errno",
+        "enoent,EINVAL",
+    ]);
+    let calls = [
+        native_shmget(unique_key(53), 0, 0),
+        segments.track(native_shmget(key, 4096, excl)),
+        native_shmget(key, 4096, excl),
+        native_shmget(key, 8192, 0),
+        ia32_ipc_shmget(unique_key(53), 0, 0),
+    ];
+    let events = tracer.stop().json_events();
+    assert!(calls[1] >= 0, "{calls:?}");
+    assert_eq!([calls[0], calls[2], calls[3], calls[4]], [-2, -17, -22, -2]);
+    let reported: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["call"].as_str().unwrap(), e["errno"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            ("shmget", "ENOENT"),
+            ("shmget", "EINVAL"),
+            ("ipc", "ENOENT")
+        ]
+    );
+}
+
+/// The table in 80 and 100 columns (COLUMNS stands for the terminal): no
+/// line is wider; in 100 a shmget's row is whole; what is cut ends with
+/// the marker; a shmat's address is hex, as strace shows it.
+fn table_fits_80_and_100_columns() {
+    let mut segments = Segments::default();
+    let tid = gettid().to_string();
+    for width in [80, 100] {
+        let columns = width.to_string();
+        let tracer = Tracer::start_with_env(
+            &["-t", &tid, "--events", "all"],
+            Stdout::Collect,
+            &[("COLUMNS", &columns)],
+        );
+        native_shmget(unique_key(54), 0, 0);
+        let id = segments.track(native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600));
+        let addr = native_shmat(id, SHM_RDONLY);
+        assert_eq!(native_shmdt(addr), 0);
+        let done = tracer.stop();
+        let lines: Vec<&str> = done.stdout.lines().collect();
+        assert_eq!(lines.len(), 5, "{}", done.stdout);
+        assert!(lines[0].starts_with("TIME "), "{}", done.stdout);
+        for line in &lines {
+            // ASCII but the marker, one column wide.
+            assert!(line.chars().count() <= width, "{width}: {line:?}");
+        }
+        let hex = format!("{addr:#x}");
+        if width == 100 {
+            for (row, last) in [(lines[1], "ENOENT"), (lines[2], "IPC_CREAT")] {
+                assert!(row.contains(last) && !row.ends_with('…'), "{row:?}");
+            }
+            assert!(lines[2].contains(&format!(" {id} ")), "{:?}", lines[2]);
+            assert!(lines[3].contains(&format!(" {hex} ")), "{:?}", lines[3]);
+            assert!(
+                lines[3].ends_with('…'),
+                "the shmat's details: {:?}",
+                lines[3]
+            );
+        } else {
+            assert!(lines[1].contains(" ENOENT "), "{:?}", lines[1]);
+            assert!(lines[2].ends_with('…'), "{:?}", lines[2]);
+        }
+    }
+}
+
+/// Seconds of the day of `HH:MM:SS` at `at` in an RFC 3339 time or a table
+/// cell.
+fn seconds_of_day(text: &str, at: usize) -> i64 {
+    let field = |i: usize| text[at + i..at + i + 2].parse::<i64>().unwrap();
+    field(0) * 3600 + field(3) * 60 + field(6)
+}
+
+/// Whether two seconds of the day are at most a few seconds apart.
+fn close_in_the_day(a: i64, b: i64) -> bool {
+    let apart = (a - b).rem_euclid(86_400);
+    apart.min(86_400 - apart) <= 5
+}
+
+/// TSV and JSON say UTC by default; -T local follows TZ (a POSIX rule
+/// here, which needs no zone files), as the table does by default; -T
+/// relative counts seconds from the start.
+fn time_is_utc_local_or_relative() {
+    let tid = gettid().to_string();
+    let kolkata = [("TZ", "XYZ-5:30")];
+    let now = || {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        since.as_secs() as i64 % 86_400
+    };
+    let first_time = |args: &[&str]| {
+        let tracer = Tracer::start_with_env(args, Stdout::Collect, &kolkata);
+        native_shmget(unique_key(55), 0, 0);
+        let at = now();
+        let done = tracer.stop();
+        let line = done.stdout.lines().nth(1).expect("a row").to_string();
+        (
+            line.split('\t').next().unwrap().to_string(),
+            at,
+            done.stdout,
+        )
+    };
+    let (utc, at, _) = first_time(&["--tsv", "-t", &tid]);
+    assert!(utc.ends_with('Z') && utc.len() == 30, "{utc}");
+    assert!(close_in_the_day(seconds_of_day(&utc, 11), at), "{utc}");
+    let (local, at, _) = first_time(&["--tsv", "-t", &tid, "-T", "local"]);
+    assert!(local.ends_with("+05:30") && local.len() == 35, "{local}");
+    assert!(
+        close_in_the_day(seconds_of_day(&local, 11), at + 19_800),
+        "{local}"
+    );
+    let (_, at, table) = first_time(&["-t", &tid]);
+    assert!(table.starts_with("TIME "), "{table}");
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        close_in_the_day(seconds_of_day(row, 0), at + 19_800),
+        "{table}"
+    );
+    let (relative, _, _) = first_time(&["--tsv", "-t", &tid, "-T", "relative"]);
+    let seconds: f64 = relative.parse().unwrap_or_else(|_| panic!("{relative}"));
+    assert!((0.0..60.0).contains(&seconds), "{relative}");
+    assert_eq!(
+        relative.split_once('.').map(|(_, ns)| ns.len()),
+        Some(9),
+        "{relative}"
+    );
+}
+
+/// --columns for TSV and the table, --no-header, --output and --append: a
+/// log of chosen columns, written to a file and added to.
+fn columns_header_and_output_file() {
+    let dir = std::env::temp_dir().join(format!("shmget-trace-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("shm.tsv");
+    let log_arg = log.to_str().unwrap();
+    let tid = gettid().to_string();
+    let key = unique_key(56);
+    let hex_key = format!("{:#010x}", key);
+    let columns = [
+        "--tsv",
+        "-t",
+        &tid,
+        "-o",
+        "pid,errno,key",
+        "--output",
+        log_arg,
+    ];
+    let traced = |extra: &[&str]| {
+        let tracer = Tracer::start(&[&columns[..], extra].concat());
+        native_shmget(key, 0, 0);
+        let done = tracer.stop();
+        assert_eq!(done.stdout, "", "the events go to the file");
+        assert_eq!(done.summary(), (1, 0));
+    };
+    traced(&[]);
+    let row = format!("{}\tENOENT\t{hex_key}\n", std::process::id());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("pid\terrno\tkey\n{row}")
+    );
+    traced(&["--append", "--no-header"]);
+    let contents = std::fs::read_to_string(&log).unwrap();
+    traced(&[]); // made anew
+    let anew = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(contents, format!("pid\terrno\tkey\n{row}{row}"));
+    assert_eq!(anew, format!("pid\terrno\tkey\n{row}"));
+
+    let tracer = Tracer::start(&["-t", &tid, "-o", "errno,key,mode", "--no-header"]);
+    native_shmget(key, 0, 0o640);
+    let table = tracer.stop().stdout;
+    assert_eq!(table, format!("ENOENT {hex_key} 0640\n"));
+}
+
+/// -v says in a few lines why each mode was or was not used; libbpf's own
+/// log (thousands of lines) is -vv.
+fn verbose_and_very_verbose() {
+    let tid = gettid().to_string();
+    let verbose = Tracer::start(&["--json", "-t", &tid, "-v"]).stop().stderr;
+    assert!(verbose.len() <= 8, "{verbose:#?}");
+    assert!(
+        verbose.iter().all(|l| l.starts_with("shmget-trace: ")),
+        "{verbose:#?}"
+    );
+    assert!(
+        verbose.iter().any(|l| l.ends_with(": used")),
+        "{verbose:#?}"
+    );
+    let very = Tracer::start(&["--json", "-t", &tid, "-vv"]).stop().stderr;
+    let libbpf = very.iter().filter(|l| l.starts_with("libbpf: ")).count();
+    assert!(libbpf > 50, "{libbpf} lines of libbpf's log: {very:#?}");
+}
+
 fn main() {
     common::main(&[
         plain(
@@ -562,6 +958,40 @@ fn main() {
             bad_options_give_one_clear_line,
         ),
         plain("help_and_version_exit_zero", help_and_version_exit_zero),
+        plain(
+            "help_wraps_to_the_terminal_width",
+            help_wraps_to_the_terminal_width,
+        ),
+        plain(
+            "bad_values_list_the_valid_ones_and_the_nearest",
+            bad_values_list_the_valid_ones_and_the_nearest,
+        ),
+        plain(
+            "man_page_and_completions_are_current",
+            man_page_and_completions_are_current,
+        ),
+        bpf_per_mode("several_pids_and_uids", several_pids_and_uids),
+        bpf_per_mode(
+            "name_matches_a_part_or_exactly",
+            name_matches_a_part_or_exactly,
+        ),
+        bpf_per_mode(
+            "errno_filter_keeps_only_those_errors",
+            errno_filter_keeps_only_those_errors,
+        ),
+        bpf(
+            "table_fits_80_and_100_columns",
+            table_fits_80_and_100_columns,
+        ),
+        bpf(
+            "time_is_utc_local_or_relative",
+            time_is_utc_local_or_relative,
+        ),
+        bpf(
+            "columns_header_and_output_file",
+            columns_header_and_output_file,
+        ),
+        bpf("verbose_and_very_verbose", verbose_and_very_verbose),
         plain(
             "missing_capabilities_are_named",
             missing_capabilities_are_named,

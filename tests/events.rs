@@ -88,7 +88,8 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
         assert_eq!(ret, -2);
         tracer.stop()
     };
-    let (tsv, json, table) = (traced("--tsv"), traced("--json"), traced("--verbose"));
+    // The wide table: in the default one the name is cut to its column.
+    let (tsv, json, table) = (traced("--tsv"), traced("--json"), traced("--wide"));
 
     let lines: Vec<&str> = tsv.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "header and one row: {lines:?}");
@@ -104,7 +105,7 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 
     let lines: Vec<&str> = table.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "header and one row: {lines:?}");
-    assert!(lines[0].starts_with("TIME(UTC)"));
+    assert!(lines[0].starts_with("TIME "));
     assert!(lines[1].contains(escaped), "{:?}", lines[1]);
     assert!(lines[1].contains("ENOENT"), "{:?}", lines[1]);
     assert!(

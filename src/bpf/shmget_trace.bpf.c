@@ -37,16 +37,31 @@
 #define EFAULT 14
 #define ENOSYS 38
 
+/* -p and -u take at most this many ids each (MAX_FILTER_IDS in cli.rs):
+ * each is compared in a loop with this bound. */
+#define MAX_FILTER_IDS 8
+/* --errno: a bitmap of the errnos below 64 times this (MAX_FILTER_ERRNO in
+ * cli.rs); Linux's end at 133. */
+#define ERRNO_FILTER_WORDS 4
+
 /* Filters, set by userspace before load; 0/false means "no filter". */
-const volatile __u32 filter_pid = 0;
+const volatile __u32 filter_pid_count = 0;
+const volatile __u32 filter_pids[MAX_FILTER_IDS] = {};
 const volatile __u32 filter_tid = 0;
-const volatile bool filter_uid_on = false;
-const volatile __u32 filter_uid = 0;
+const volatile __u32 filter_uid_count = 0;
+const volatile __u32 filter_uids[MAX_FILTER_IDS] = {};
 const volatile bool filter_key_on = false;
 const volatile __s32 filter_key = 0;
+/* -n: filter_comm anywhere in the comm, as bcc's tools match names;
+ * --name-exact: the whole comm. */
 const volatile bool filter_comm_on = false;
+const volatile bool filter_comm_exact = false;
+const volatile __u32 filter_comm_len = 0;
 const volatile char filter_comm[TASK_COMM_LEN] = {};
 const volatile bool failed_only = false;
+/* --errno: bit errno % 64 of word errno / 64 */
+const volatile bool filter_errno_on = false;
+const volatile __u64 filter_errnos[ERRNO_FILTER_WORDS] = {};
 /* --events: bit 1 << OP_* per operation */
 const volatile __u32 traced_ops = 1 << OP_SHMGET;
 /* --cgroup: the cgroup (or one below it) is in slot 0 of cgroup_filter */
@@ -141,18 +156,74 @@ static __always_inline void count_lost(__u32 reason)
 		*count += 1;
 }
 
-static __always_inline bool comm_matches(void)
+/* The loops are unrolled: every index is a constant, and the filter's
+ * length, read-only data, is known to the verifier, which drops the
+ * comparisons past it (5.10's verifier refuses variable stack offsets).
+ * A function of its own (a BPF-to-BPF call) rather than inlined: the
+ * object holds the unrolled code once, not once per program. */
+static __noinline bool comm_matches(void)
 {
 	char comm[TASK_COMM_LEN];
 
 	bpf_get_current_comm(comm, sizeof(comm));
-	for (int i = 0; i < TASK_COMM_LEN; i++) {
-		if (comm[i] != filter_comm[i])
-			return false;
-		if (comm[i] == '\0')
-			break;
+	if (filter_comm_exact) {
+#pragma unroll
+		for (int i = 0; i < TASK_COMM_LEN; i++) {
+			if (comm[i] != filter_comm[i])
+				return false;
+			if (comm[i] == '\0')
+				break;
+		}
+		return true;
 	}
-	return true;
+#pragma unroll
+	for (int start = 0; start < TASK_COMM_LEN - 1; start++) {
+		bool found = true;
+
+#pragma unroll
+		for (int i = 0; start + i < TASK_COMM_LEN - 1; i++) {
+			if (i >= filter_comm_len)
+				break;
+			if (comm[start + i] != filter_comm[i]) {
+				found = false;
+				break;
+			}
+		}
+		if (found)
+			return true;
+		if (comm[start] == '\0')
+			return false;
+	}
+	return false;
+}
+
+/* -p, -u: at most MAX_FILTER_IDS ids, the first `count` of `ids`. */
+static __always_inline bool id_listed(__u32 id, const volatile __u32 *ids, __u32 count)
+{
+#pragma unroll
+	for (int i = 0; i < MAX_FILTER_IDS; i++) {
+		if (i >= count)
+			return false;
+		if (ids[i] == id)
+			return true;
+	}
+	return false;
+}
+
+/* --errno: whether a call failed with one of the errnos asked for. */
+static __always_inline bool errno_listed(long ret)
+{
+	__u64 err = -ret;
+
+	if (ret >= 0 || err >= 64 * ERRNO_FILTER_WORDS)
+		return false;
+	/* A constant index per word, read-only data the verifier knows. */
+#pragma unroll
+	for (int word = 0; word < ERRNO_FILTER_WORDS; word++) {
+		if (err / 64 == word)
+			return (filter_errnos[word] >> (err % 64)) & 1;
+	}
+	return false;
 }
 
 static __always_inline bool traced(enum shm_op op)
@@ -163,11 +234,13 @@ static __always_inline bool traced(enum shm_op op)
 /* -k applies to shmget, the one call that has a key. */
 static __always_inline bool wanted(const struct shm_args *args)
 {
-	if (filter_pid && (__u32)(bpf_get_current_pid_tgid() >> 32) != filter_pid)
+	if (filter_pid_count &&
+	    !id_listed(bpf_get_current_pid_tgid() >> 32, filter_pids, filter_pid_count))
 		return false;
 	if (filter_tid && (__u32)bpf_get_current_pid_tgid() != filter_tid)
 		return false;
-	if (filter_uid_on && (__u32)bpf_get_current_uid_gid() != filter_uid)
+	if (filter_uid_count &&
+	    !id_listed(bpf_get_current_uid_gid(), filter_uids, filter_uid_count))
 		return false;
 	if (filter_key_on && args->op == OP_SHMGET && args->key != filter_key)
 		return false;
@@ -363,6 +436,8 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	struct shm_event *event;
 
 	if (failed_only && ret >= 0)
+		return 0;
+	if (filter_errno_on && !errno_listed(ret))
 		return 0;
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {

@@ -1,8 +1,10 @@
 //! The output columns: their names (the TSV header and the JSON keys, in
-//! the same order) and the one text of each field of a record, for the
-//! text formats. A field a call does not have is `-`.
+//! the same order, and the names `--columns` takes), the one text of each
+//! field of a record for the text formats, and how wide the table shows
+//! it. A field a call does not have is `-`.
 
-use crate::decode::write_decimal;
+use crate::decode::{write_decimal, write_hex};
+use crate::domain::Op;
 use crate::record::Record;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,11 @@ pub enum Column {
     Addr,
     AttachAddr,
     AttachAddrFrom,
+    /// Not a field of its own: what each call names, in one text (the
+    /// flags of a shmget; segment, address and flags of a shmat; the
+    /// address of a shmdt; segment and command of a shmctl). The table's
+    /// last column; not in the default TSV, nor in JSON.
+    Details,
 }
 
 impl Column {
@@ -51,6 +58,21 @@ impl Column {
             Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom,
         ]
     };
+
+    /// Every column `--columns` can name.
+    pub const SELECTABLE: [Column; 32] = {
+        let mut all = [Column::Details; 32];
+        let mut i = 0;
+        while i < Column::ALL.len() {
+            all[i] = Column::ALL[i];
+            i += 1;
+        }
+        all
+    };
+
+    pub fn from_name(name: &str) -> Option<Column> {
+        Column::SELECTABLE.into_iter().find(|c| c.name() == name)
+    }
 
     pub fn name(self) -> &'static str {
         use Column::*;
@@ -86,6 +108,37 @@ impl Column {
             Addr => "addr",
             AttachAddr => "attach_addr",
             AttachAddrFrom => "attach_addr_from",
+            Details => "details",
+        }
+    }
+
+    /// The table's width for this column (the header may be wider), and
+    /// whether it is right-aligned (numbers). Values that do not fit are
+    /// cut with a marker, except in `--wide`; `details` takes what is left
+    /// of the line. The time's width depends on its form (see `table`).
+    pub fn table_width(self) -> (usize, bool) {
+        use Column::*;
+        match self {
+            Time => (8, false),
+            Pid | Tid | Ppid => (7, true),
+            Uid | Gid => (6, true),
+            Comm => (15, false),
+            Abi | Errno | Event => (6, false),
+            Call | Key | Shmflg => (10, false),
+            Size | Cgroup | Pidns | Mntns | Shmid => (10, true),
+            Flags | Container => (20, false),
+            Mode => (4, false),
+            // A shmat's address: 0x and 12 digits.
+            Ret => (14, true),
+            Addr | AttachAddr => (14, false),
+            CgroupPath => (30, false),
+            Origin => (7, false),
+            OwnerUid => (9, true),
+            CreatorPid => (11, true),
+            Squat => (5, false),
+            Cmd => (15, false),
+            AttachAddrFrom => (16, false),
+            Details => (0, false),
         }
     }
 
@@ -108,6 +161,7 @@ impl Column {
             Shmflg => optional(out, r.shmflg, |out, hex| hex.write(out)),
             Flags => text(out, r.flags),
             Mode => optional(out, r.mode, |out, mode| mode.write(out)),
+            Ret if r.ret_is_address => write_hex(out, r.ret as u64, 0),
             Ret => write_decimal(out, r.ret),
             Errno => text(out, r.errno),
             Cgroup => write_decimal(out, r.cgroup),
@@ -125,6 +179,64 @@ impl Column {
             Addr => optional(out, r.addr, |out, hex| hex.write(out)),
             AttachAddr => optional(out, r.attach_addr, |out, hex| hex.write(out)),
             AttachAddrFrom => text(out, r.attach_addr_from),
+            Details => write_details(r, out),
+        }
+    }
+
+    /// The table's text of this column: the same as `write`, but where a
+    /// table cell says more than the field: CALL is `ipc:shmat` for an
+    /// ipc() call, ORIGIN says `SQUAT` for a squatted segment.
+    pub fn write_cell(self, record: &Record, out: &mut Vec<u8>) {
+        match self {
+            Column::Call if record.call != record.op.name() => {
+                out.extend_from_slice(record.call.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(record.op.name().as_bytes());
+            }
+            Column::Origin if record.squat == Some(true) => out.extend_from_slice(b"SQUAT"),
+            _ => self.write(record, out),
+        }
+    }
+}
+
+/// `details`: the flags of a shmget; `shmid=65581 addr=0x0 SHM_RDONLY ->
+/// 0x7f16d4bd1000` for a shmat (with how sure the address is); `addr=...`
+/// for a shmdt; `shmid=65581 IPC_RMID` for a shmctl.
+fn write_details(r: &Record, out: &mut Vec<u8>) {
+    use Column::*;
+    match r.op {
+        Op::Shmget => Flags.write(r, out),
+        Op::Shmat => {
+            out.extend_from_slice(b"shmid=");
+            Shmid.write(r, out);
+            out.extend_from_slice(b" addr=");
+            Addr.write(r, out);
+            out.push(b' ');
+            Flags.write(r, out);
+            out.extend_from_slice(b" -> ");
+            match r.attach_addr_from {
+                Some("unknown") => out.extend_from_slice(b"attached, address not returned"),
+                Some(from) => {
+                    AttachAddr.write(r, out);
+                    if r.ret < 0 {
+                        out.extend_from_slice(b" attached, address not returned");
+                    }
+                    if from == "user" {
+                        out.extend_from_slice(b" (read from user memory)");
+                    }
+                }
+                None => out.push(b'-'),
+            }
+        }
+        Op::Shmdt => {
+            out.extend_from_slice(b"addr=");
+            Addr.write(r, out);
+        }
+        Op::Shmctl => {
+            out.extend_from_slice(b"shmid=");
+            Shmid.write(r, out);
+            out.push(b' ');
+            Cmd.write(r, out);
         }
     }
 }

@@ -13,24 +13,55 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use crate::cli::Format;
+use crate::decode::TimeMode;
 use crate::record::Record;
+use columns::Column;
 
 /// Output to a file or pipe is written in blocks, but never held longer
 /// than this while events flow (checked between ring-buffer batches).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 const BUFFER_SIZE: usize = 64 * 1024;
 
-pub fn stdout_is_terminal() -> bool {
-    nix::unistd::isatty(io::stdout().as_fd()).unwrap_or(false)
+pub fn is_terminal(file: &File) -> bool {
+    nix::unistd::isatty(file.as_fd()).unwrap_or(false)
+}
+
+/// What the output looks like, as the options say.
+pub struct Layout {
+    pub format: Format,
+    /// `--columns`, for the table and TSV.
+    pub columns: Option<Vec<Column>>,
+    /// The table's `--wide`.
+    pub wide: bool,
+    pub time: TimeMode,
+    pub header: bool,
+}
+
+/// The width the table must fit in: `COLUMNS` where set (as clap and ps
+/// take it), else the terminal's, when the output is one; else none.
+pub fn terminal_width(file: &File) -> Option<usize> {
+    let from_env = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0);
+    from_env.or_else(|| {
+        let (terminal_size::Width(width), _) = terminal_size::terminal_size_of(file.as_fd())?;
+        Some(usize::from(width)).filter(|&w| w > 0)
+    })
+}
+
+enum Writer {
+    Table(table::Table),
+    Tsv(tsv::TsvWriter),
+    Json,
 }
 
 pub struct Output {
-    format: Format,
+    writer: Writer,
     file: File,
     /// Formatted records not yet written; records are formatted straight
     /// into it.
     pending: Vec<u8>,
-    tsv: tsv::TsvWriter,
     /// Records in `pending`, and records written out or dropped by a
     /// failed write.
     pending_records: u64,
@@ -42,34 +73,56 @@ pub struct Output {
 }
 
 impl Output {
-    /// Writes to a duplicate of stdout's descriptor, bypassing std's own
-    /// line buffering of `Stdout`. The header waits for the first flush.
-    pub fn stdout(format: Format) -> io::Result<Output> {
-        let fd = io::stdout().as_fd().try_clone_to_owned()?;
+    /// A duplicate of stdout's descriptor, bypassing std's own line
+    /// buffering of `Stdout`.
+    pub fn stdout_file() -> io::Result<File> {
+        Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
+    }
+
+    /// Writes to `file` as `layout` says. The header waits for the first
+    /// flush.
+    pub fn new(file: File, layout: Layout) -> Output {
+        let columns = layout.columns.as_deref();
+        let writer = match layout.format {
+            Format::Table => Writer::Table(table::Table::new(
+                columns,
+                layout.wide,
+                layout.time,
+                terminal_width(&file),
+            )),
+            Format::Tsv => Writer::Tsv(tsv::TsvWriter::new(columns)),
+            Format::Json => Writer::Json,
+        };
         let mut output = Output {
-            format,
-            file: File::from(fd),
+            writer,
             pending: Vec::with_capacity(BUFFER_SIZE + 4096),
-            tsv: tsv::TsvWriter::default(),
             pending_records: 0,
             written: 0,
             unwritten: 0,
-            interactive: stdout_is_terminal(),
+            interactive: is_terminal(&file),
             last_flush: Instant::now(),
+            file,
         };
-        match format {
-            Format::Table => table::write_header(&mut output.pending),
-            Format::Tsv => tsv::write_header(&mut output.pending),
-            Format::Json => {}
+        if layout.header {
+            match &output.writer {
+                Writer::Table(table) => table.write_header(&mut output.pending),
+                Writer::Tsv(tsv) => tsv.write_header(&mut output.pending),
+                Writer::Json => {}
+            }
         }
-        Ok(output)
+        output
+    }
+
+    /// Whether each record is written at once (a terminal).
+    pub fn interactive(&self) -> bool {
+        self.interactive
     }
 
     pub fn write_record(&mut self, record: &Record) -> io::Result<()> {
-        match self.format {
-            Format::Tsv => self.tsv.write_record(&mut self.pending, record),
-            Format::Table => table::write_record(&mut self.pending, record),
-            Format::Json => json::write_record(&mut self.pending, record)?,
+        match &mut self.writer {
+            Writer::Tsv(tsv) => tsv.write_record(&mut self.pending, record),
+            Writer::Table(table) => table.write_record(&mut self.pending, record),
+            Writer::Json => json::write_record(&mut self.pending, record)?,
         }
         self.pending_records += 1;
         if self.interactive || self.pending.len() >= BUFFER_SIZE {
@@ -131,6 +184,7 @@ mod tests {
     use super::columns::Column;
     use super::*;
     use crate::cgroup::CgroupPaths;
+    use crate::decode::TimeMode;
     use crate::event::{bytes_of, RawEvent};
     use crate::record::Decoder;
     use crate::skel::types::{attach_addr_source, shm_abi, shm_call, shm_op};
@@ -179,7 +233,12 @@ mod tests {
         control.args.op = shm_op::OP_SHMCTL;
         control.args.shmid = 32769;
         control.args.cmd = 0x102;
-        vec![created, missing, attach, detach, control]
+        let mut direct_attach = attach;
+        direct_attach.args.abi = shm_abi::ABI_X86_64;
+        direct_attach.args.call = shm_call::CALL_DIRECT;
+        direct_attach.attach_addr = 0x7f16_d4bd_1000;
+        direct_attach.ret = 0x7f16_d4bd_1000;
+        vec![created, missing, attach, detach, control, direct_attach]
     }
 
     fn own_cgroup_id() -> u64 {
@@ -206,15 +265,17 @@ mod tests {
     /// renderer of that field.
     #[test]
     fn every_format_holds_the_same_text() {
-        let mut decoder = Decoder::new(CgroupPaths::new());
+        let mut decoder = Decoder::new(CgroupPaths::new(), TimeMode::Utc);
+        // Wide: no value is cut.
+        let wide = table::Table::new(None, true, TimeMode::Utc, None);
         for raw in raw_events() {
             let record = decoder.decode(&bytes_of(&raw)).expect("a known event");
             let mut tsv = vec![];
-            tsv::TsvWriter::default().write_record(&mut tsv, &record);
+            tsv::TsvWriter::new(None).write_record(&mut tsv, &record);
             let mut json = vec![];
             json::write_record(&mut json, &record).unwrap();
             let mut table = vec![];
-            table::write_record(&mut table, &record);
+            wide.write_record(&mut table, &record);
             let tsv = String::from_utf8(tsv).unwrap();
             let table = String::from_utf8(table).unwrap();
             assert_eq!(tsv.matches('\n').count(), 1, "{tsv:?}");
@@ -231,13 +292,23 @@ mod tests {
                 let expected = match (column, &json[column.name()]) {
                     (_, Value::Null) => "-".to_string(),
                     (Column::Mode, Value::Number(n)) => format!("0{:03o}", n.as_u64().unwrap()),
+                    // A shmat's address: hex in text, a number in JSON.
+                    (Column::Ret, Value::Number(n)) if record.ret_is_address => {
+                        format!("{:#x}", n.as_u64().unwrap())
+                    }
                     (_, Value::Bool(b)) => if *b { "yes" } else { "no" }.to_string(),
                     (_, Value::String(s)) => s.clone(),
                     (_, other) => other.to_string(),
                 };
                 assert_eq!(*cell, expected, "{}: {tsv:?} vs {json}", column.name());
             }
-            for column in [Column::Comm, Column::Key, Column::Errno, Column::Container] {
+            for column in [
+                Column::Comm,
+                Column::Key,
+                Column::Ret,
+                Column::Errno,
+                Column::Container,
+            ] {
                 let cell = cells[Column::ALL.iter().position(|c| *c == column).unwrap()];
                 assert!(table.contains(cell), "table lacks {cell:?}: {table:?}");
             }
@@ -250,8 +321,8 @@ mod tests {
     /// repeats: any field that changes shows at once.
     #[test]
     fn tsv_text_follows_every_field() {
-        let mut decoder = Decoder::new(CgroupPaths::new());
-        let mut writer = tsv::TsvWriter::default();
+        let mut decoder = Decoder::new(CgroupPaths::new(), TimeMode::Utc);
+        let mut writer = tsv::TsvWriter::new(None);
         let mut line = |raw: &RawEvent| {
             let record = decoder.decode(&bytes_of(raw)).unwrap();
             let generation = record.generation;
@@ -298,15 +369,85 @@ mod tests {
     /// A record decoded on its own, for comparison (its clock, and so its
     /// time, is its own).
     fn decoder_record(raw: &RawEvent) -> crate::record::Record<'static> {
-        let decoder = Box::leak(Box::new(Decoder::new(CgroupPaths::new())));
+        let decoder = Box::leak(Box::new(Decoder::new(CgroupPaths::new(), TimeMode::Utc)));
         let bytes = Box::leak(bytes_of(raw).into_boxed_slice());
         decoder.decode(bytes).unwrap()
+    }
+
+    /// The default table fits a shmget in 100 terminal columns; a line
+    /// longer than the width given is cut with a marker, values longer
+    /// than their column too, and the columns after them stay in line.
+    #[test]
+    fn table_rows_fit_their_width() {
+        use unicode_width::UnicodeWidthStr;
+        let mut decoder = Decoder::new(CgroupPaths::new(), TimeMode::Utc);
+        let raws = raw_events();
+        for max in [None, Some(100), Some(80)] {
+            let table = table::Table::new(None, false, TimeMode::Utc, max);
+            let mut out = vec![];
+            table.write_header(&mut out);
+            for raw in &raws {
+                table.write_record(&mut out, &decoder.decode(&bytes_of(raw)).unwrap());
+            }
+            let text = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), raws.len() + 1, "{text}");
+            // The ERRNO column starts at the same place in every row.
+            if let Some(errno_at) = lines[0].find("ERRNO") {
+                let errno: String = lines[2].chars().skip(errno_at).take(6).collect();
+                assert_eq!(errno, "ENOENT", "{text}");
+            }
+            // The hostile name (21 columns escaped) is cut to COMM's 15.
+            assert!(lines[1].contains(" a\\x09b\\x0ac\\x1… "), "{text}");
+            for line in &lines {
+                assert!(line.width() <= max.unwrap_or(usize::MAX), "{line:?}");
+            }
+            if max == Some(80) {
+                assert!(lines[1].ends_with('…'), "{text}");
+            } else {
+                // The failed shmget, flags and all, within 100 columns uncut.
+                assert!(
+                    lines[2].width() <= 100 && !lines[2].ends_with('…'),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    /// `--columns`: the table and TSV show the columns asked for, in that
+    /// order, with headers; the time can stand anywhere.
+    #[test]
+    fn chosen_columns() {
+        let mut decoder = Decoder::new(CgroupPaths::new(), TimeMode::Utc);
+        let record_bytes = bytes_of(&raw_events()[1]);
+        let record = decoder.decode(&record_bytes).unwrap();
+        let columns = [Column::Errno, Column::Time, Column::Pid, Column::Time];
+        let mut tsv_writer = tsv::TsvWriter::new(Some(&columns));
+        let mut tsv = vec![];
+        tsv_writer.write_header(&mut tsv);
+        tsv_writer.write_record(&mut tsv, &record);
+        tsv_writer.write_record(&mut tsv, &record);
+        let time = record.time;
+        let row = format!("ENOENT\t{time}\t4321\t{time}\n");
+        assert_eq!(
+            String::from_utf8(tsv).unwrap(),
+            format!("errno\ttime\tpid\ttime\n{row}{row}")
+        );
+        let table = table::Table::new(Some(&columns[..3]), false, TimeMode::Utc, None);
+        let mut out = vec![];
+        table.write_header(&mut out);
+        table.write_record(&mut out, &record);
+        let of_day = &time[11..19];
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("ERRNO  TIME(UTC)     PID\nENOENT {of_day}     4321\n")
+        );
     }
 
     /// A record from another build's BPF object is an error, not a guess.
     #[test]
     fn unknown_raw_values_are_errors() {
-        let mut decoder = Decoder::new(CgroupPaths::new());
+        let mut decoder = Decoder::new(CgroupPaths::new(), TimeMode::Utc);
         let mut raw = raw_events()[0];
         raw.args.op = shm_op(9);
         assert!(decoder.decode(&bytes_of(&raw)).is_err());

@@ -1,43 +1,65 @@
-//! `--tsv`: a header, then one record per line, every column in order,
-//! tab-separated. No column can hold a tab or newline: text fields are
-//! escaped when decoded, everything else is generated.
+//! `--tsv`: a header, then one record per line, the columns in order
+//! (every column, or those `--columns` chose), tab-separated. No column can
+//! hold a tab or newline: text fields are escaped when decoded, everything
+//! else is generated.
 
 use super::columns::Column;
 use crate::record::Record;
 
-pub fn write_header(out: &mut Vec<u8>) {
-    for (i, column) in Column::ALL.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\t');
-        }
-        out.extend_from_slice(column.name().as_bytes());
-    }
-    out.push(b'\n');
-}
-
-/// Writes records, reusing the text after the time while the records
-/// repeat in every other field (`Record::generation`): rendering 29
+/// Writes records, reusing the text of every column but the time while the
+/// records repeat in every other field (`Record::generation`): rendering 29
 /// columns anew was most of the cost of a line in a flood of identical
 /// calls, where the reader must keep up with millions a second.
-#[derive(Default)]
 pub struct TsvWriter {
-    /// The generation of the record `rest` was rendered from.
+    columns: Vec<Column>,
+    /// The generation of the record `between_times` was rendered from.
     generation: Option<u64>,
-    rest: Vec<u8>,
+    /// The line's text before, between and after its time columns.
+    between_times: Vec<Vec<u8>>,
 }
 
 impl TsvWriter {
-    pub fn write_record(&mut self, out: &mut Vec<u8>, record: &Record) {
-        Column::Time.write(record, out);
-        if self.generation != Some(record.generation) {
-            self.rest.clear();
-            for column in &Column::ALL[1..] {
-                self.rest.push(b'\t');
-                column.write(record, &mut self.rest);
+    /// `columns`: as `--columns` chose, else all of them.
+    pub fn new(columns: Option<&[Column]>) -> TsvWriter {
+        TsvWriter {
+            columns: columns.unwrap_or(&Column::ALL).to_vec(),
+            generation: None,
+            between_times: vec![],
+        }
+    }
+
+    pub fn write_header(&self, out: &mut Vec<u8>) {
+        for (i, column) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\t');
             }
+            out.extend_from_slice(column.name().as_bytes());
+        }
+        out.push(b'\n');
+    }
+
+    pub fn write_record(&mut self, out: &mut Vec<u8>, record: &Record) {
+        if self.generation != Some(record.generation) {
+            self.between_times.clear();
+            let mut text = Vec::with_capacity(256);
+            for (i, column) in self.columns.iter().enumerate() {
+                if i > 0 {
+                    text.push(b'\t');
+                }
+                match column {
+                    Column::Time => self.between_times.push(std::mem::take(&mut text)),
+                    _ => column.write(record, &mut text),
+                }
+            }
+            self.between_times.push(text);
             self.generation = Some(record.generation);
         }
-        out.extend_from_slice(&self.rest);
+        for (i, text) in self.between_times.iter().enumerate() {
+            if i > 0 {
+                Column::Time.write(record, out);
+            }
+            out.extend_from_slice(text);
+        }
         out.push(b'\n');
     }
 }

@@ -207,22 +207,32 @@ impl Tracer {
     }
 
     pub fn start_with(args: &[&str], stdout: Stdout) -> Tracer {
-        Self::spawn(&[&tracer_bin()], args, stdout)
+        Self::spawn(&[&tracer_bin()], args, stdout, &[])
+    }
+
+    /// As `start_with`, with these environment variables (TZ, COLUMNS).
+    pub fn start_with_env(args: &[&str], stdout: Stdout, env: &[(&str, &str)]) -> Tracer {
+        Self::spawn(&[&tracer_bin()], args, stdout, env)
     }
 
     /// Starts it as the last arguments of `wrapper` (a command that sets
     /// something up and then execs it), with its stdout collected.
     pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Tracer {
-        Self::spawn(&[wrapper, &[&tracer_bin()]].concat(), args, Stdout::Collect)
+        Self::spawn(
+            &[wrapper, &[&tracer_bin()]].concat(),
+            args,
+            Stdout::Collect,
+            &[],
+        )
     }
 
     /// Starts another build of shmget-trace (the benchmark compares two).
     pub fn start_build(bin: &str, args: &[&str], stdout: Stdout) -> Tracer {
-        Self::spawn(&[bin], args, stdout)
+        Self::spawn(&[bin], args, stdout, &[])
     }
 
     /// `command` (a program and its first arguments), then `args`.
-    fn spawn(command: &[&str], args: &[&str], stdout: Stdout) -> Tracer {
+    fn spawn(command: &[&str], args: &[&str], stdout: Stdout, env: &[(&str, &str)]) -> Tracer {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if let Some(mode) = attach_mode() {
             if !args.iter().any(|a| a == "--attach") {
@@ -236,6 +246,7 @@ impl Tracer {
         let mut child = Command::new(command[0])
             .args(&command[1..])
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout_to)
             .stderr(Stdio::piped())
