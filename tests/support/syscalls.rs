@@ -91,14 +91,7 @@ pub fn ia32_shmctl(shmid: i64, cmd: i32, buf: u32) -> i64 {
 
 /// ipc(SHMAT): returns 0 and writes the address to `raddr` (32-bit).
 pub fn ia32_ipc_shmat(shmid: i64, shmflg: i32, raddr: u32) -> i64 {
-    int80(
-        IA32_NR_IPC,
-        IPCCALL_SHMAT,
-        shmid as u32,
-        shmflg as u32,
-        raddr,
-        0,
-    )
+    ia32_ipc_shmat_at(shmid, 0, shmflg, raddr)
 }
 
 /// ipc(SHMAT) at `shmaddr` (0: any), the address written to `raddr`.
