@@ -45,7 +45,12 @@ const AUTO_ORDER: [AttachMode; 3] = [
 ];
 
 /// The prefixes of the program names for each ABI (entry_points.h).
-const ABI_PREFIXES: [(&str, Abi); 2] = [("x64", Abi::X86_64), ("ia32", Abi::Ia32)];
+const ABI_PREFIXES: [(&str, Abi); 4] = [
+    ("x64", Abi::X86_64),
+    ("ia32", Abi::Ia32),
+    ("aarch64", Abi::Aarch64),
+    ("arm", Abi::Arm),
+];
 
 /// A way into the kernel: an ABI's syscall table, and the call that
 /// carries the operation (its own, or ipc()).
@@ -258,8 +263,12 @@ impl Tracer {
             .map(|p| p.describe(&self.ops))
             .collect::<Vec<_>>()
             .join(", ");
-        if !self.covered.iter().any(|p| p.abi() != Abi::X86_64) {
-            text.push_str(" (this kernel has no ia32 system calls)");
+        if !self.covered.iter().any(|p| p.abi() != Abi::NATIVE) {
+            text.push_str(if Abi::NATIVE == Abi::X86_64 {
+                " (this kernel has no ia32 system calls)"
+            } else {
+                " (this kernel has no 32-bit system calls)"
+            });
         }
         text
     }
@@ -537,10 +546,14 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         .map_err(bpf_error("reading the BPF object's programs"))?;
     let survey = vmlinux.as_ref().and_then(|btf| {
         let mut functions: Vec<&str> = roles.iter().filter_map(|r| r.function.as_deref()).collect();
+        functions.extend(kernel::ARCH_MARKERS.iter().map(|(_, function)| *function));
         functions.sort_unstable();
         functions.dedup();
         btf.survey(&functions, &local_type_names(&first)).ok()
     });
+    if let Some(arch) = survey.as_ref().and_then(kernel::foreign_arch) {
+        return Err(Error::ForeignKernel(arch));
+    }
     if let (Some(core), Some(vmlinux)) = (&mut core_btf, &vmlinux) {
         // The cut-down copy only saves time: where it cannot be written
         // (a file-size limit, no memfd), libbpf reads the kernel's own.
