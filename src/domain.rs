@@ -48,22 +48,34 @@ impl Op {
 
 /// The system call table a call came through. x32 calls (the number with
 /// bit 30 set, on kernels with CONFIG_X86_X32_ABI) run the x86_64
-/// functions, so they have no entry path of their own.
+/// functions, so they have no entry path of their own. Aarch64 and Arm
+/// (AArch32 callers) are arm64's; names as the kernel's audit
+/// architectures call them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Abi {
     X86_64,
     Ia32,
     X32,
+    Aarch64,
+    Arm,
 }
 
 impl Abi {
-    pub const ALL: [Abi; 3] = [Abi::X86_64, Abi::Ia32, Abi::X32];
+    pub const ALL: [Abi; 5] = [Abi::X86_64, Abi::Ia32, Abi::X32, Abi::Aarch64, Abi::Arm];
+
+    /// The 64-bit ABI of the architecture this binary is built for.
+    #[cfg(target_arch = "x86_64")]
+    pub const NATIVE: Abi = Abi::X86_64;
+    #[cfg(target_arch = "aarch64")]
+    pub const NATIVE: Abi = Abi::Aarch64;
 
     pub fn name(self) -> &'static str {
         match self {
             Abi::X86_64 => "x86_64",
             Abi::Ia32 => "ia32",
             Abi::X32 => "x32",
+            Abi::Aarch64 => "aarch64",
+            Abi::Arm => "arm",
         }
     }
 
@@ -72,6 +84,8 @@ impl Abi {
             Abi::X86_64 => shm_abi::ABI_X86_64.0,
             Abi::Ia32 => shm_abi::ABI_IA32.0,
             Abi::X32 => shm_abi::ABI_X32.0,
+            Abi::Aarch64 => shm_abi::ABI_AARCH64.0,
+            Abi::Arm => shm_abi::ABI_ARM.0,
         }
     }
 

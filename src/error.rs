@@ -32,6 +32,13 @@ pub enum Error {
     #[error("no attach mode works on this kernel: {0}")]
     NoUsableHook(String),
 
+    #[error(
+        "this shmget-trace is built for {own}, but the kernel is {0} (the binary runs under \
+         emulation): use the {0} build",
+        own = std::env::consts::ARCH
+    )]
+    ForeignKernel(&'static str),
+
     #[error("{context}: {source}")]
     Bpf {
         context: &'static str,

@@ -409,6 +409,33 @@ fn bad(what: &str) -> io::Error {
 }
 
 /// Whether the kernel has kprobes (CONFIG_KPROBES gives the kprobe PMU).
+/// Per architecture, a function that only its kernels have: the syscall
+/// wrappers' prefixes differ. A binary run under emulation (qemu-user) on
+/// a kernel of another architecture must not decode that kernel's
+/// registers and syscall numbers as its own.
+pub const ARCH_MARKERS: [(&str, &str); 2] = [
+    ("x86_64", "__x64_sys_read"),
+    ("aarch64", "__arm64_sys_read"),
+];
+
+/// The kernel's architecture, when it is another one than this binary's
+/// (`std::env::consts::ARCH`), as the survey of its BTF found it.
+pub fn foreign_arch(survey: &Survey) -> Option<&'static str> {
+    let own = std::env::consts::ARCH;
+    let has = |arch: &str| {
+        ARCH_MARKERS
+            .iter()
+            .any(|(a, f)| *a == arch && survey.functions.contains_key(*f))
+    };
+    if has(own) {
+        return None;
+    }
+    ARCH_MARKERS
+        .iter()
+        .map(|(arch, _)| *arch)
+        .find(|arch| *arch != own && has(arch))
+}
+
 pub fn has_kprobes() -> bool {
     Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
 }
@@ -554,11 +581,14 @@ mod tests {
         }
         let vmlinux = VmlinuxBtf::open().unwrap();
         let names: HashSet<Vec<u8>> = [b"task_struct".to_vec()].into();
-        let survey = vmlinux
-            .survey(&["__x64_sys_shmget", "no_such_function"], &names)
+        // This architecture's own syscall wrapper.
+        let (_, own) = ARCH_MARKERS
+            .iter()
+            .find(|(arch, _)| *arch == std::env::consts::ARCH)
             .unwrap();
+        let survey = vmlinux.survey(&[own, "no_such_function"], &names).unwrap();
         assert!(
-            survey.functions.contains_key("__x64_sys_shmget"),
+            survey.functions.contains_key(*own),
             "{:?}",
             survey.functions
         );
@@ -585,5 +615,28 @@ mod tests {
                 assert_eq!(u32_at(&subset, off + 8).unwrap(), 0);
             }
         }
+    }
+
+    /// A kernel of another architecture is told apart by its syscall
+    /// wrappers; one of this architecture, or one without BTF markers, is
+    /// not refused.
+    #[test]
+    fn foreign_arch_by_the_syscall_wrappers() {
+        let own = std::env::consts::ARCH;
+        let marker = |own_arch: bool| {
+            ARCH_MARKERS
+                .iter()
+                .find(|(arch, _)| (*arch == own) == own_arch)
+                .unwrap()
+        };
+        let survey = |names: &[&str]| Survey {
+            functions: names.iter().map(|n| (n.to_string(), 1)).collect(),
+            task_struct_id: None,
+            core_subset: vec![],
+        };
+        let (other, other_fn) = marker(false);
+        assert_eq!(foreign_arch(&survey(&[other_fn])), Some(*other));
+        assert_eq!(foreign_arch(&survey(&[other_fn, marker(true).1])), None);
+        assert_eq!(foreign_arch(&survey(&[])), None);
     }
 }

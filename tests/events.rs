@@ -1,5 +1,6 @@
 //! The tracer loaded into this kernel reports the exact calls this test
-//! makes, by each entry path: x86_64 shmget, i386 shmget and i386 ipc().
+//! makes, by each entry path: x86_64 shmget, i386 shmget and i386 ipc() on
+//! x86_64; arm64 shmget and AArch32 callers' calls on arm64.
 
 mod common;
 
@@ -432,7 +433,11 @@ fn created_opened_and_squatted_segments() {
 
     let tracer = trace_this_thread("--json");
     let squatted = native_shmget(foreign, 0, IPC_CREAT);
+    // Opened through another entry path where this process has one.
+    #[cfg(target_arch = "x86_64")]
     let opened = ia32_ipc_shmget(foreign, 0, 0);
+    #[cfg(not(target_arch = "x86_64"))]
+    let opened = native_shmget(foreign, 0, 0);
     let created = segments.track(native_shmget(own, 4096, IPC_CREAT | 0o600));
     segments.track(native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600));
     let reopened = native_shmget(own, 0, IPC_CREAT);
@@ -470,17 +475,18 @@ fn created_opened_and_squatted_segments() {
 fn segment_life_by_every_entry_path() {
     let all = Tracer::start(&["--json", "-t", &gettid().to_string(), "--events", "all"]);
     let wanted: Vec<serde_json::Value> = expect::EntryPath::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .flat_map(expect::segment_life)
         .collect();
     let line = all.tracing_line();
     let done = all.stop();
     let coverage = line.split_once("): ").map(|(_, c)| c);
-    assert_eq!(
-        coverage,
-        Some("x86_64 shmget/shmat/shmdt/shmctl, ia32 shmget/shmat/shmdt/shmctl, ia32 ipc"),
-        "{line}"
-    );
+    #[cfg(target_arch = "x86_64")]
+    let paths = "x86_64 shmget/shmat/shmdt/shmctl, ia32 shmget/shmat/shmdt/shmctl, ia32 ipc";
+    #[cfg(target_arch = "aarch64")]
+    let paths = "aarch64 shmget/shmat/shmdt/shmctl, arm shmget/shmat/shmdt/shmctl";
+    assert_eq!(coverage, Some(paths), "{line}");
     if let Some(mode) = attach_mode().filter(|m| m != "auto") {
         assert!(
             line.starts_with(&format!("shmget-trace: tracing ({mode})")),
@@ -496,10 +502,14 @@ fn segment_life_by_every_entry_path() {
     // The default traces shmget alone (one tracer at a time: see above).
     let default = trace_this_thread("--json");
     for path in expect::EntryPath::ALL {
-        expect::segment_life(path);
+        expect::segment_life(*path);
     }
     let shmget_only = default.stop().json_events();
-    assert_eq!(shmget_only.len(), 3, "{shmget_only:?}");
+    assert_eq!(
+        shmget_only.len(),
+        expect::EntryPath::ALL.len(),
+        "{shmget_only:?}"
+    );
     assert!(shmget_only.iter().all(|e| e["event"] == "shmget"));
 }
 
@@ -709,6 +719,79 @@ fn ipc_shmat_address_is_the_kernels_or_marked() {
     }
 }
 
+/// The AArch32 workload (tests/support/arm32-workload.c, static armhf),
+/// where SHMGET_TRACE_ARM32_WORKLOAD says or in the VM guests' /vm.
+fn arm32_workload() -> String {
+    let path = std::env::var("SHMGET_TRACE_ARM32_WORKLOAD")
+        .unwrap_or_else(|_| "/vm/arm32-workload".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "the AArch32 workload {path} is missing: tests/vm/matrix.sh --arch arm64 builds it; \
+         SHMGET_TRACE_ARM32_WORKLOAD names another"
+    );
+    path
+}
+
+/// Ends the process when dropped (a test that failed midway).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// AArch32 callers on arm64: a 32-bit ARM process makes a segment's life
+/// with the AArch32 syscalls, each event checked field for field with abi
+/// `arm`. Its shmget and shmdt run the same kernel functions as arm64's own
+/// (the ABI comes from the caller's saved state), shmat and shmctl compat
+/// ones; shmat's address lies high in the 32-bit space, which the
+/// raw_syscalls tracepoint sees sign-extended: every mode must report the
+/// same 32-bit number.
+fn arm32_segment_life_is_reported_field_for_field() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut segments = Segments::default();
+    let mut child = Reaped(
+        Command::new(arm32_workload())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the AArch32 workload"),
+    );
+    let pid = child.0.id();
+    let tracer = Tracer::start(&["--json", "-p", &pid.to_string(), "--events", "all"]);
+    child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut out = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = wait_with_timeout(&mut child.0, EXIT_TIMEOUT);
+    let done = tracer.stop();
+    let result: serde_json::Value = serde_json::from_str(out.trim()).expect("workload JSON");
+    let number = |name: &str| result[name].as_i64().unwrap();
+    segments.track(number("shmget"));
+    assert!(status.success(), "{status} {result}");
+    assert!(number("shmget") >= 0 && number("shmat") > 0, "{result}");
+    for call in ["shmdt", "stat", "lock", "rmid"] {
+        assert_eq!(number(call), 0, "{call}: {result}");
+    }
+    let (shmat, tid) = (number("shmat"), number("tid") as u32);
+    let wanted = expect::life_events("arm", false, number("shmget"), shmat, shmat);
+    let events = done.json_events();
+    assert_eq!(events.len(), wanted.len(), "{events:#?}");
+    for (event, want) in events.iter().zip(&wanted) {
+        let wrong = expect::life_mismatches_of(event, want, pid, tid);
+        assert!(wrong.is_empty(), "{event}: {wrong:?}");
+        assert_eq!(event["comm"], "shm-arm32", "{event}");
+    }
+}
+
 fn main() {
     common::main(&[
         bpf_per_mode(
@@ -718,7 +801,13 @@ fn main() {
         bpf_per_mode(
             "ia32_shmget_and_ipc_calls_are_reported_field_for_field",
             ia32_shmget_and_ipc_calls_are_reported_field_for_field,
-        ),
+        )
+        .only_on("x86_64"),
+        bpf_per_mode(
+            "arm32_segment_life_is_reported_field_for_field",
+            arm32_segment_life_is_reported_field_for_field,
+        )
+        .only_on("aarch64"),
         bpf_per_mode(
             "hostile_comm_stays_on_one_line_in_every_format",
             hostile_comm_stays_on_one_line_in_every_format,
@@ -759,18 +848,22 @@ fn main() {
         bpf_per_mode(
             "syscall_numbers_with_high_bits_are_decoded_as_the_kernel_does",
             syscall_numbers_with_high_bits_are_decoded_as_the_kernel_does,
-        ),
+        )
+        .only_on("x86_64"),
         bpf_per_mode(
             "x32_shmget_is_reported_only_where_it_runs",
             x32_shmget_is_reported_only_where_it_runs,
-        ),
+        )
+        .only_on("x86_64"),
         bpf_per_mode(
             "ipc_shmat_with_bad_result_pointer_says_it_attached",
             ipc_shmat_with_bad_result_pointer_says_it_attached,
-        ),
+        )
+        .only_on("x86_64"),
         bpf_per_mode(
             "ipc_shmat_address_is_the_kernels_or_marked",
             ipc_shmat_address_is_the_kernels_or_marked,
-        ),
+        )
+        .only_on("x86_64"),
     ])
 }

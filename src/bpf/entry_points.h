@@ -24,6 +24,19 @@
 	X(ia32_shmdt, __ia32_sys_shmdt, ABI_IA32)			\
 	X(ia32_shmctl, __ia32_compat_sys_shmctl, ABI_IA32)		\
 	X(ia32_ipc, __ia32_compat_sys_ipc, ABI_IA32)
+#elif defined(__TARGET_ARCH_arm64)
+/* AArch32 shmget and shmdt run the native functions (arm64's compat table
+ * names sys_shmget and sys_shmdt), so the aarch64 programs see both ABIs
+ * there: the ABI of a call comes from its saved registers (syscall_abi),
+ * never from the attach point. AArch32 shmctl runs compat_sys_old_shmctl
+ * (arch/arm64/include/asm/unistd32.h), not compat_sys_shmctl. */
+#define SHM_ENTRY_POINTS(X)						\
+	X(aarch64_shmget, __arm64_sys_shmget, ABI_AARCH64)		\
+	X(aarch64_shmat, __arm64_sys_shmat, ABI_AARCH64)		\
+	X(aarch64_shmdt, __arm64_sys_shmdt, ABI_AARCH64)		\
+	X(aarch64_shmctl, __arm64_sys_shmctl, ABI_AARCH64)		\
+	X(arm_shmat, __arm64_compat_sys_shmat, ABI_ARM)			\
+	X(arm_shmctl, __arm64_compat_sys_old_shmctl, ABI_ARM)
 #else
 #error "no entry points for this architecture (src/bpf/entry_points.h)"
 #endif

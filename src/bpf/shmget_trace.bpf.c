@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Every System V shared-memory call on the host (shmget, and on request
- * shmat, shmdt, shmctl), whichever way it enters the kernel: the x86_64
- * syscalls, the ia32 syscalls and the ia32 ipc() multiplexer.
+ * shmat, shmdt, shmctl), whichever way it enters the kernel: on x86_64 the
+ * x86_64 syscalls, the ia32 syscalls and the ia32 ipc() multiplexer; on
+ * arm64 the arm64 syscalls and the AArch32 ones (syscall_abi.h,
+ * entry_points.h: one build per architecture).
  *
  * Every mode finds the user registers that the syscall entry saved and
  * decodes them the same way (decode_call); they differ only in where they
@@ -551,7 +553,7 @@ static __always_inline int decode_call(struct shm_args *args, const struct pt_re
 	enum shm_op op;
 	__u64 arg[6];
 
-	abi = syscall_abi(nr, abi);
+	abi = syscall_abi(regs, nr, abi);
 #define SYSCALL_CASE(a, number, o, c)				\
 	if (abi == a && nr == number) {				\
 		op = o;						\
@@ -655,7 +657,8 @@ int kretprobe_helper_do_shmat(struct pt_regs *ctx)
  * verifier refuses any read of it ("arg0 type FWD is not a struct").
  * Only the return value, ctx[1], is read from the context. */
 
-/* x86_64, include/asm/page_64_types.h: 16 KiB without KASAN */
+/* 16 KiB without KASAN: x86_64 (asm/page_64_types.h) and arm64 with 4 KiB
+ * pages (asm/memory.h); arm64 has fexit only on 6.12, which has the helper. */
 #define FALLBACK_THREAD_SIZE (4096 << 2)
 
 static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
@@ -745,7 +748,7 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (decode_call(&args, regs, current_abi(), true) != 1)
 		return 0;
-	return complete(&args, ret);
+	return complete(&args, syscall_ret(&args, ret));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

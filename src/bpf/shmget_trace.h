@@ -11,6 +11,8 @@ enum shm_abi {
 	ABI_X86_64 = 0,
 	ABI_IA32 = 1,
 	ABI_X32 = 2,	/* x86_64 registers, number | 0x40000000 */
+	ABI_AARCH64 = 3,	/* arm64 */
+	ABI_ARM = 4,	/* AArch32 (EABI) callers on arm64 */
 };
 
 /* Which system call carried the request: the operation's own (shmget,

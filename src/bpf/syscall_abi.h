@@ -9,9 +9,12 @@
  *       number, as the kernel dispatched by it, and the six arguments from
  *       the registers the syscall entry saved, 32-bit ABIs' arguments
  *       truncated to 32 bits;
- *   syscall_abi(nr, abi): the ABI of a call with that number, made by a
- *       task in `abi` (a native task's number can select another table);
- *   current_abi(): which ABI the current task's syscall came through. */
+ *   syscall_abi(regs, nr, abi): the ABI of a call with that number, made
+ *       by a task in `abi` (a native task's number can select another
+ *       table; on arm64 the saved registers tell);
+ *   current_abi(): which ABI the current task's syscall came through;
+ *   syscall_ret(args, ret): the return value as the call's own function
+ *       returned it, from the value that raw_syscalls:sys_exit gives. */
 #ifndef SHMGET_SYSCALL_ABI_H
 #define SHMGET_SYSCALL_ABI_H
 
@@ -64,7 +67,8 @@ static __always_inline long syscall_nr(const struct pt_regs *regs)
 }
 
 /* A native task's number with the x32 bit comes through the x32 table. */
-static __always_inline enum shm_abi syscall_abi(long nr, enum shm_abi abi)
+static __always_inline enum shm_abi syscall_abi(const struct pt_regs *regs, long nr,
+					       enum shm_abi abi)
 {
 	if (abi == ABI_X86_64 && (nr & X32_SYSCALL_BIT))
 		return ABI_X32;
@@ -107,6 +111,83 @@ static __always_inline enum shm_abi current_abi(void)
 		status = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(),
 				       thread_info.status);
 	return status & TS_COMPAT ? ABI_IA32 : ABI_X86_64;
+}
+
+static __always_inline long syscall_ret(const struct shm_args *args, long ret)
+{
+	return ret;
+}
+
+#elif defined(__TARGET_ARCH_arm64)
+
+/* include/uapi/asm-generic/unistd.h (arm64's own table) and, for AArch32
+ * (EABI) callers, arch/arm64/include/asm/unistd32.h. AArch32 has no ipc():
+ * 117 is OABI only, and arm64 fails it with ENOSYS. */
+#define SHM_SYSCALLS(X)					\
+	X(ABI_AARCH64, 194, OP_SHMGET, CALL_DIRECT)		\
+	X(ABI_AARCH64, 195, OP_SHMCTL, CALL_DIRECT)		\
+	X(ABI_AARCH64, 196, OP_SHMAT, CALL_DIRECT)		\
+	X(ABI_AARCH64, 197, OP_SHMDT, CALL_DIRECT)		\
+	X(ABI_ARM, 305, OP_SHMAT, CALL_DIRECT)			\
+	X(ABI_ARM, 306, OP_SHMDT, CALL_DIRECT)			\
+	X(ABI_ARM, 307, OP_SHMGET, CALL_DIRECT)			\
+	X(ABI_ARM, 308, OP_SHMCTL, CALL_DIRECT)
+
+/* arch/arm64/include/uapi/asm/ptrace.h: set in the saved user pstate of a
+ * task that runs in AArch32 state. */
+#define PSR_MODE32_BIT 0x10
+
+/* Both ABIs: the number in syscallno, as el0_svc_common stored it. */
+static __always_inline long syscall_nr(const struct pt_regs *regs)
+{
+	return regs->syscallno;
+}
+
+/* The caller's execution state, from the pstate it trapped with: exact for
+ * every call, and independent of the kernel's thread flag numbering
+ * (TIF_32BIT). The attach point cannot tell: AArch32 shmget and shmdt run
+ * the native functions. */
+static __always_inline enum shm_abi syscall_abi(const struct pt_regs *regs, long nr,
+					       enum shm_abi abi)
+{
+	return regs->pstate & PSR_MODE32_BIT ? ABI_ARM : ABI_AARCH64;
+}
+
+/* x0-x5 for both ABIs. At exit x0 holds the return value already: the
+ * first argument is the copy the entry kept in orig_x0. AArch32 arguments
+ * are 32-bit. */
+static __always_inline void syscall_args(__u64 arg[6], const struct pt_regs *regs,
+					 enum shm_abi abi, bool at_exit)
+{
+	arg[0] = at_exit ? regs->orig_x0 : regs->regs[0];
+	arg[1] = regs->regs[1];
+	arg[2] = regs->regs[2];
+	arg[3] = regs->regs[3];
+	arg[4] = regs->regs[4];
+	arg[5] = regs->regs[5];
+	if (abi == ABI_ARM) {
+#pragma unroll
+		for (int i = 0; i < 6; i++)
+			arg[i] = (__u32)arg[i];
+	}
+}
+
+/* syscall_abi reads the registers; this is its placeholder for callers
+ * that have no ABI of their own to offer (tracepoint mode). */
+static __always_inline enum shm_abi current_abi(void)
+{
+	return ABI_AARCH64;
+}
+
+/* AArch32 results are 32-bit: sys_exit sees them sign-extended
+ * (syscall_get_return_value), the functions return them zero-extended
+ * (compat shmat's address, 0x80000000 and up). Below the errno range a
+ * value can only be such a sign-extended one. */
+static __always_inline long syscall_ret(const struct shm_args *args, long ret)
+{
+	if (args->abi == ABI_ARM && ret < -4095)
+		return (__u32)ret;
+	return ret;
 }
 
 #else

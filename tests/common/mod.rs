@@ -72,6 +72,24 @@ pub struct Test {
     pub name: &'static str,
     pub needs: Needs,
     pub run: fn(),
+    /// The one architecture whose calls it makes (`int $0x80` is
+    /// x86_64's, AArch32 callers arm64's); elsewhere it is ignored.
+    pub arch: Option<&'static str>,
+}
+
+impl Test {
+    /// Runs only where the test binary is built for `arch`
+    /// (`std::env::consts::ARCH`).
+    pub const fn only_on(self, arch: &'static str) -> Test {
+        Test {
+            arch: Some(arch),
+            ..self
+        }
+    }
+
+    fn other_arch(&self) -> bool {
+        self.arch.is_some_and(|arch| arch != std::env::consts::ARCH)
+    }
 }
 
 /// A test that needs no BPF.
@@ -80,6 +98,7 @@ pub const fn plain(name: &'static str, run: fn()) -> Test {
         name,
         needs: Needs::Nothing,
         run,
+        arch: None,
     }
 }
 
@@ -89,6 +108,7 @@ pub const fn bpf(name: &'static str, run: fn()) -> Test {
         name,
         needs: Needs::Bpf,
         run,
+        arch: None,
     }
 }
 
@@ -98,6 +118,7 @@ pub const fn bpf_per_mode(name: &'static str, run: fn()) -> Test {
         name,
         needs: Needs::BpfPerMode,
         run,
+        arch: None,
     }
 }
 
@@ -132,6 +153,19 @@ pub fn main(tests: &[Test]) -> ! {
             eprintln!("note: {bpf_tests} tests that load BPF are ignored: {reason}");
         }
     }
+    let foreign: Vec<String> = tests
+        .iter()
+        .filter(|t| t.other_arch())
+        .map(|t| format!("{} ({})", t.name, t.arch.unwrap_or_default()))
+        .collect();
+    if !foreign.is_empty() {
+        eprintln!(
+            "note: {} tests make another architecture's system calls and are ignored on {}: {}",
+            foreign.len(),
+            std::env::consts::ARCH,
+            foreign.join(", ")
+        );
+    }
     // A pass for one explicit mode runs only what depends on the mode.
     let mode_pass = attach_mode().filter(|mode| mode != "auto");
     if let Some(mode) = &mode_pass {
@@ -147,6 +181,7 @@ pub fn main(tests: &[Test]) -> ! {
             let run = test.run;
             let ignored = Trial::test(test.name, || Ok(())).with_ignored_flag(true);
             match (test.needs, unavailable) {
+                _ if test.other_arch() => ignored,
                 (Needs::Nothing, _) => Trial::test(test.name, move || {
                     run();
                     Ok(())

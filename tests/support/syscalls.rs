@@ -137,19 +137,30 @@ pub fn ia32_ipc_shmctl(shmid: i64, cmd: i32, buf: u32) -> i64 {
     )
 }
 
-/// 4 KiB that 32-bit calls can point at (mmap MAP_32BIT); never unmapped,
-/// it goes with the process.
+/// 4 KiB that 32-bit calls can point at (mmap MAP_32BIT; arm64 has no
+/// such flag: the first free page from 256 MiB up); never unmapped, it
+/// goes with the process.
 pub fn low_buffer() -> u32 {
-    // SAFETY: a new anonymous mapping.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
-            -1,
-            0,
-        )
+    #[cfg(target_arch = "x86_64")]
+    let (mut hint, low) = (0usize, libc::MAP_32BIT);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (mut hint, low) = (0x1000_0000usize, libc::MAP_FIXED_NOREPLACE);
+    let addr = loop {
+        // SAFETY: a new anonymous mapping, where nothing is mapped yet.
+        let addr = unsafe {
+            libc::mmap(
+                hint as *mut libc::c_void,
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | low,
+                -1,
+                0,
+            )
+        };
+        if addr != libc::MAP_FAILED || hint == 0 || hint >= 1 << 32 {
+            break addr;
+        }
+        hint += 4096; // taken (EEXIST): the next page
     };
     assert!(
         addr != libc::MAP_FAILED && (addr as u64) < 1 << 32,
@@ -204,6 +215,13 @@ pub fn int80(nr: u32, bx: u32, cx: u32, dx: u32, si: u32, di: u32) -> i64 {
     }
     // The i386 ABI returns a 32-bit value in eax.
     i64::from(ret as u32 as i32)
+}
+
+/// `int $0x80` exists only on x86_64: the tests that make i386 calls run
+/// only there (`Test::only_on`), so this is never called elsewhere.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn int80(nr: u32, _: u32, _: u32, _: u32, _: u32, _: u32) -> i64 {
+    panic!("i386 system call {nr}: int $0x80 is x86_64's");
 }
 
 /// Removes a segment (IPC_RMID); true if it was there.

@@ -3,7 +3,9 @@
 #   - Debian kernels (bullseye 5.10, bookworm 6.1, trixie 6.12) -> CACHE/kernels/<suite>/
 #   - Debian's qemu-system-x86 (+ BIOS files and the shared libs the host lacks) -> CACHE/qemu/
 #   - busybox-static -> CACHE/busybox/
-# Usage: tests/vm/fetch.sh [--refresh] [CACHE_DIR]
+# With --arch arm64, the same for the arm64 guests under CACHE/arm64/: Debian's arm64 kernels,
+# qemu-system-aarch64 (from qemu-system-arm, an amd64 package) and arm64 busybox-static.
+# Usage: tests/vm/fetch.sh [--refresh] [--arch amd64|arm64] [CACHE_DIR]
 #   CACHE_DIR defaults to ${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm} (outside the repo).
 #   --refresh re-runs the private `apt-get update` and re-resolves everything.
 # Idempotent: what is already in the cache is not downloaded again.
@@ -14,11 +16,22 @@
 set -euo pipefail
 
 REFRESH=0
-if [[ ${1:-} == --refresh ]]; then REFRESH=1; shift; fi
+ARCH=amd64
+while [[ ${1:-} == --* ]]; do
+    case $1 in
+        --refresh) REFRESH=1; shift ;;
+        --arch) ARCH=${2:?}; shift 2 ;;
+        *) break ;;
+    esac
+done
+[[ $ARCH == amd64 || $ARCH == arm64 ]] || { echo "fetch.sh: --arch amd64 or arm64" >&2; exit 2; }
 if [[ ${1:-} == -* ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit 2; fi
 CACHE=${1:-${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)   # absolute: apt and dpkg-deb run from other directories
+# Where this architecture's guests' kernels, qemu and busybox go (amd64: the cache itself).
+BASE=$CACHE
+[[ $ARCH == amd64 ]] || BASE=$CACHE/$ARCH
 # One fetch at a time per cache (parallel test runs may all find it incomplete).
 exec 9>"$CACHE/.fetch.lock"
 flock 9
@@ -62,10 +75,12 @@ MIRROR=$(detect_mirror)
 log "mirror: $MIRROR (from the host's apt sources)"
 
 # --- Private apt configuration, one per suite (so "pkg" always means that suite's version). ---
+# A suite key is the suite's name (amd64) or SUITE-arm64 (the arm64 packages of SUITE).
 apt_dir() { echo "$CACHE/apt/$1"; }
 setup_apt() {
-    local suite=$1 d
-    d=$(apt_dir "$suite")
+    local suite=${1%-arm64} arch=amd64 d
+    [[ $1 == *-arm64 ]] && arch=arm64
+    d=$(apt_dir "$1")
     mkdir -p "$d/etc/apt.conf.d" "$d/etc/preferences.d" "$d/state/lists/partial" \
         "$d/cache/archives/partial"
     : >>"$d/state/status"    # empty dpkg status: resolve as on an empty system
@@ -82,8 +97,8 @@ setup_apt() {
         echo "Dir::State::status \"$d/state/status\";"
         echo "Dir::Cache \"$d/cache\";"
         echo "Dir::Cache::Archives \"$d/cache/archives\";"
-        echo "APT::Architecture \"amd64\";"
-        echo "APT::Architectures { \"amd64\"; };"
+        echo "APT::Architecture \"$arch\";"
+        echo "APT::Architectures { \"$arch\"; };"
         echo "Acquire::Languages \"none\";"
         # Our folders may not be reachable by the _apt sandbox user (e.g. under /root).
         echo "APT::Sandbox::User \"$(id -un)\";"
@@ -143,9 +158,11 @@ download() {
 
 # --- Kernels ---
 check_config() { # config file -> prints the missing options
-    local cfg=$1 opt
-    for opt in CONFIG_KPROBES CONFIG_DEBUG_INFO_BTF CONFIG_IA32_EMULATION CONFIG_KPROBE_EVENTS \
-        CONFIG_BPF_SYSCALL CONFIG_DEVTMPFS CONFIG_BLK_DEV_INITRD CONFIG_SERIAL_8250_CONSOLE; do
+    local cfg=$1 opt arch_opts='CONFIG_IA32_EMULATION CONFIG_SERIAL_8250_CONSOLE'
+    # arm64: AArch32 callers (COMPAT) and the PL011 console of qemu's virt machine.
+    [[ $ARCH == arm64 ]] && arch_opts='CONFIG_COMPAT CONFIG_SYSVIPC_COMPAT CONFIG_SERIAL_AMBA_PL011_CONSOLE'
+    for opt in CONFIG_KPROBES CONFIG_DEBUG_INFO_BTF CONFIG_KPROBE_EVENTS \
+        CONFIG_BPF_SYSCALL CONFIG_DEVTMPFS CONFIG_BLK_DEV_INITRD $arch_opts; do
         grep -qx "$opt=y" "$cfg" || echo "$opt"
     done
     # Some kernels build ia32 in but switch it off by default (ia32_emulation= on the command line).
@@ -154,20 +171,21 @@ check_config() { # config file -> prints the missing options
 
 fetch_kernel() {
     local suite=$1
-    local out=$CACHE/kernels/$suite flavour meta img deb tmp cfg missing
+    local out=$BASE/kernels/$suite flavour meta img deb tmp cfg missing key=$suite
     if [[ $REFRESH == 0 && -f $out/kernel.env ]]; then
         # shellcheck disable=SC1091
         (. "$out/kernel.env" && [[ -f $VMLINUZ ]]) && { log "kernel $suite: cached ($(. "$out/kernel.env"; echo "$KVER"))"; return; }
     fi
-    update_suite "$suite"
-    for flavour in cloud-amd64 amd64; do
+    [[ $ARCH == amd64 ]] || key=$suite-$ARCH
+    update_suite "$key"
+    for flavour in cloud-$ARCH $ARCH; do
         meta=linux-image-$flavour
         # The meta-package depends on the versioned image package: that is the kernel to use.
-        img=$(pkg_deps "$suite" "$meta" | tr ' |' '\n\n' | grep -E '^linux-image-[0-9]' | head -n1)
+        img=$(pkg_deps "$key" "$meta" | tr ' |' '\n\n' | grep -E '^linux-image-[0-9]' | head -n1)
         [[ -n $img ]] || { log "$meta ($suite): no image dependency found"; continue; }
-        deb=$(download "$suite" "$img")
-        mkdir -p "$CACHE/kernels"
-        tmp=$(mktemp -d "$CACHE/kernels/.tmp.XXXXXX")
+        deb=$(download "$key" "$img")
+        mkdir -p "$BASE/kernels"
+        tmp=$(mktemp -d "$BASE/kernels/.tmp.XXXXXX")
         # Only ./boot (vmlinuz, config, System.map): the initramfs loads no modules.
         dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" ./boot
         cfg=$(ls "$tmp"/boot/config-* | head -n1)
@@ -182,6 +200,7 @@ fetch_kernel() {
         mv "$tmp/boot" "$out/boot"; rmdir "$tmp"
         cat >"$out/kernel.env" <<EOF
 SUITE=$suite
+ARCH=$ARCH
 FLAVOUR=$flavour
 PACKAGE=$img
 PACKAGE_VERSION=$(dpkg-deb -f "$deb" Version)
@@ -205,7 +224,7 @@ host_has() { # alternative group "a | b" -> true if the host has one installed
 }
 
 fetch_tools() {
-    local suite=$TOOLS_SUITE qdir=$CACHE/qemu bdir=$CACHE/busybox
+    local suite=$TOOLS_SUITE qdir=$BASE/qemu bdir=$BASE/busybox
     if [[ $REFRESH == 0 && -f $qdir/.done && -f $bdir/.done ]]; then
         log "qemu + busybox: cached"; return
     fi
@@ -213,6 +232,9 @@ fetch_tools() {
     # Walk Depends from qemu-system-x86: fetch each lib*/qemu-* package the host lacks (others,
     # e.g. adduser, are irrelevant to running the binary). ldd checks the result below.
     local -a queue=(qemu-system-x86 qemu-system-data seabios) debs=()
+    local qbin=$qdir/usr/bin/qemu-system-x86_64 libpath
+    # arm64 guests boot the kernel directly on the virt machine: no firmware.
+    [[ $ARCH == arm64 ]] && queue=(qemu-system-arm) qbin=$qdir/usr/bin/qemu-system-aarch64
     local -A seen=()
     local pkg group first alt
     while ((${#queue[@]})); do
@@ -236,24 +258,31 @@ fetch_tools() {
     for d in "${debs[@]}"; do dpkg-deb -x "$d" "$qdir"; done
     printf '%s\n' "${debs[@]##*/}" >"$qdir/packages.txt"
 
-    local qbin=$qdir/usr/bin/qemu-system-x86_64 libpath
     libpath=$(qemu_libpath "$qdir")
     local notfound
     notfound=$(LD_LIBRARY_PATH=$libpath ldd "$qbin" | grep 'not found' || true)
     [[ -z $notfound ]] || die "qemu still misses libraries: $notfound"
     LD_LIBRARY_PATH=$libpath "$qbin" --version | head -n1 >"$qdir/version.txt" ||
         die "cached qemu does not run"
-    for f in bios-256k.bin kvmvapic.bin linuxboot_dma.bin; do
-        find "$qdir/usr/share" -name "$f" | grep -q . || die "BIOS file $f missing from cache"
-    done
+    if [[ $ARCH == amd64 ]]; then
+        for f in bios-256k.bin kvmvapic.bin linuxboot_dma.bin; do
+            find "$qdir/usr/share" -name "$f" | grep -q . || die "BIOS file $f missing from cache"
+        done
+    fi
     touch "$qdir/.done"
     log "qemu: $(cat "$qdir/version.txt") (${#debs[@]} packages)"
 
     rm -rf "$bdir"; mkdir -p "$bdir"
-    dpkg-deb -x "$(download "$suite" busybox-static)" "$bdir"
-    "$bdir/bin/busybox" true || die "busybox-static does not run"
+    if [[ $ARCH == amd64 ]]; then
+        dpkg-deb -x "$(download "$suite" busybox-static)" "$bdir"
+        "$bdir/bin/busybox" true || die "busybox-static does not run"
+    else
+        update_suite "$suite-$ARCH"
+        dpkg-deb -x "$(download "$suite-$ARCH" busybox-static)" "$bdir"
+        [[ -f $bdir/bin/busybox ]] || die "busybox-static ($ARCH) has no bin/busybox"
+    fi
     touch "$bdir/.done"
-    log "busybox: $("$bdir/bin/busybox" | head -n1)"
+    if [[ $ARCH == amd64 ]]; then log "busybox: $("$bdir/bin/busybox" | head -n1)"; else log "busybox: $ARCH"; fi
 }
 
 # Library folders inside the extracted qemu tree (shared with run-in-vm.sh's logic).

@@ -2,11 +2,13 @@
 # Boot a Debian kernel under qemu (TCG) with a busybox initramfs, run one static binary in it as
 # root (PID 1's child), and bring its output and exit code back.
 #
-# Usage: tests/vm/run-in-vm.sh --kernel SUITE [--cache DIR] [--timeout SECS] [-v]
-#            [--add HOST_PATH:GUEST_PATH]... [--append 'KERNEL ARGS'] [--mem 1G] [--smp 2]
+# Usage: tests/vm/run-in-vm.sh --kernel SUITE [--arch amd64|arm64] [--cache DIR] [--timeout SECS]
+#            [-v] [--add HOST_PATH:GUEST_PATH]... [--append 'KERNEL ARGS'] [--mem 1G] [--smp 2]
 #            -- /path/to/static-binary [args...]
 #   SUITE     bullseye (5.10) | bookworm (6.1) | trixie (6.12), as fetched by fetch.sh;
 #             or a path to a vmlinuz file.
+#   --arch    the guest's architecture (default amd64): arm64 boots Debian's arm64 kernels under
+#             qemu-system-aarch64 (TCG, virt machine), from fetch.sh --arch arm64's cache.
 #   --cache   defaults to ${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}; fetch.sh is
 #             run on it first if what is needed is missing.
 #   --add     extra file in the initramfs (e.g. a second static binary as a workload); repeatable.
@@ -21,7 +23,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}
-KERNEL='' TIMEOUT=120 VERBOSE=0 APPEND='' MEM=1G SMP=2
+KERNEL='' ARCH=amd64 TIMEOUT=120 VERBOSE=0 APPEND='' MEM=1G SMP=2
 ADDS=()
 
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
@@ -31,6 +33,7 @@ while (($#)); do
     case $1 in
         --kernel) KERNEL=${2:?}; shift 2 ;;
         --cache) CACHE=${2:?}; shift 2 ;;
+        --arch) ARCH=${2:?}; shift 2 ;;
         --timeout) TIMEOUT=${2:?}; shift 2 ;;
         --add) ADDS+=("${2:?}"); shift 2 ;;
         --append) APPEND=${2?}; shift 2 ;;
@@ -52,27 +55,41 @@ if ldd "$PROG" 2>/dev/null | grep -q '=>'; then
     echo "run-in-vm: warning: $PROG looks dynamically linked; the guest has no shared libraries" >&2
 fi
 
+[[ $ARCH == amd64 || $ARCH == arm64 ]] || die "--arch amd64 or arm64"
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
+# This architecture's kernels, qemu and busybox (fetch.sh's layout).
+BASE=$CACHE
+[[ $ARCH == amd64 ]] || BASE=$CACHE/$ARCH
 
 # --- Kernel, qemu, busybox from the cache (fetched on first use) ---
 if [[ -f $KERNEL ]]; then
     VMLINUZ=$(cd "$(dirname "$KERNEL")" && pwd)/$(basename "$KERNEL"); KVER=$(basename "$KERNEL")
 else
     [[ $KERNEL =~ ^[a-z]+$ ]] || die "bad --kernel: $KERNEL"
-    if [[ ! -f $CACHE/kernels/$KERNEL/kernel.env || ! -f $CACHE/qemu/.done || ! -f $CACHE/busybox/.done ]]; then
-        echo "run-in-vm: cache incomplete, running fetch.sh $CACHE" >&2
-        "$HERE/fetch.sh" "$CACHE" >&2 || die "fetch.sh failed"
+    if [[ ! -f $BASE/kernels/$KERNEL/kernel.env || ! -f $BASE/qemu/.done || ! -f $BASE/busybox/.done ]]; then
+        echo "run-in-vm: cache incomplete, running fetch.sh --arch $ARCH $CACHE" >&2
+        "$HERE/fetch.sh" --arch "$ARCH" "$CACHE" >&2 || die "fetch.sh failed"
     fi
-    [[ -f $CACHE/kernels/$KERNEL/kernel.env ]] || die "no kernel for suite '$KERNEL' in $CACHE/kernels"
-    VMLINUZ=$(. "$CACHE/kernels/$KERNEL/kernel.env" && echo "$VMLINUZ")
-    KVER=$(. "$CACHE/kernels/$KERNEL/kernel.env" && echo "$KVER")
+    [[ -f $BASE/kernels/$KERNEL/kernel.env ]] || die "no kernel for suite '$KERNEL' in $BASE/kernels"
+    VMLINUZ=$(. "$BASE/kernels/$KERNEL/kernel.env" && echo "$VMLINUZ")
+    KVER=$(. "$BASE/kernels/$KERNEL/kernel.env" && echo "$KVER")
 fi
 [[ -f $VMLINUZ ]] || die "kernel image missing: $VMLINUZ"
-QDIR=$CACHE/qemu
+QDIR=$BASE/qemu
 QEMU=$QDIR/usr/bin/qemu-system-x86_64
-BUSYBOX=$CACHE/busybox/bin/busybox
-[[ -x $QEMU && -x $BUSYBOX ]] || die "qemu or busybox missing in $CACHE (run tests/vm/fetch.sh $CACHE)"
+# The machine: x86_64 boots through seabios; arm64 boots the Image directly on the virt machine.
+# pauth-impdef: qemu's own pointer-authentication algorithm, about twice as fast under TCG as the
+# architected one; -nic none also spares qemu the virtio NIC's option ROM, which it lacks here.
+MACHINE=(-cpu max -L "$QDIR/usr/share/qemu" -L "$QDIR/usr/share/seabios" -L "$QDIR/usr/lib/ipxe/qemu")
+CONSOLE=ttyS0
+if [[ $ARCH == arm64 ]]; then
+    QEMU=$QDIR/usr/bin/qemu-system-aarch64
+    MACHINE=(-M virt -cpu max,pauth-impdef=on)
+    CONSOLE=ttyAMA0
+fi
+BUSYBOX=$BASE/busybox/bin/busybox
+[[ -x $QEMU && -f $BUSYBOX ]] || die "qemu or busybox missing in $BASE (run tests/vm/fetch.sh --arch $ARCH $CACHE)"
 QLIBS=$QDIR/usr/lib/x86_64-linux-gnu:$QDIR/lib/x86_64-linux-gnu:$QDIR/usr/lib/x86_64-linux-gnu/ceph
 
 # --- Temp dir and cleanup: nothing may outlive this script ---
@@ -136,6 +153,7 @@ done
 key=$({
     echo "initramfs-v1"
     sha256sum <"$BUSYBOX"
+    echo "$ARCH"
     printf '%s' "$INIT" | sha256sum
     printf '%s' "$CMD" | sha256sum
     for f in "${FILES[@]}"; do
@@ -149,11 +167,14 @@ mkdir -p "$IDIR"
 if [[ ! -f $INITRD ]]; then
     R=$TMP/root
     mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,vm,etc,run}
-    cp "$BUSYBOX" "$R/bin/busybox"
-    # Applet links, so the init and tests can call sh, mount, cat, ... directly.
+    cp "$BUSYBOX" "$R/bin/busybox"; chmod 755 "$R/bin/busybox"
+    # Applet links, so the init and tests can call sh, mount, cat, ... directly (the host's
+    # busybox lists them: the arm64 one does not run here, and has the same applets).
+    HOST_BUSYBOX=$CACHE/busybox/bin/busybox
+    [[ -x $HOST_BUSYBOX ]] || die "the amd64 busybox is missing (run tests/vm/fetch.sh $CACHE)"
     while read -r app; do
         [[ $app == bin/busybox || -e $R/$app ]] || ln -s /bin/busybox "$R/$app"
-    done < <("$BUSYBOX" --list-full)
+    done < <("$HOST_BUSYBOX" --list-full)
     # The kernel opens /dev/console for init before devtmpfs is mounted (needs root to create).
     mknod -m 600 "$R/dev/console" c 5 1 2>/dev/null || true
     printf '%s' "$INIT" >"$R/init"; chmod 755 "$R/init"
@@ -164,7 +185,7 @@ if [[ ! -f $INITRD ]]; then
         rm -f "$R$guest"
         cp "$host" "$R$guest"; chmod "$(stat -c %a "$host")" "$R$guest"
     done
-    (cd "$R" && find . -mindepth 1 | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
+    (cd "$R" && find . -mindepth 1 | LC_ALL=C sort | "$HOST_BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) |
         gzip -1 >"$TMP/initrd.gz"
     mv "$TMP/initrd.gz" "$INITRD"   # atomic: a concurrent run sees either nothing or all
     rm -rf "$R"
@@ -177,10 +198,9 @@ touch "$INITRD"
 start=$(date +%s.%N)
 rc=0
 timeout --kill-after=10 "$TIMEOUT" env LD_LIBRARY_PATH="$QLIBS" "$QEMU" \
-    -accel tcg -cpu max -smp "$SMP" -m "$MEM" -nographic -nic none -no-reboot \
-    -L "$QDIR/usr/share/qemu" -L "$QDIR/usr/share/seabios" -L "$QDIR/usr/lib/ipxe/qemu" \
+    -accel tcg "${MACHINE[@]}" -smp "$SMP" -m "$MEM" -nographic -nic none -no-reboot \
     -kernel "$VMLINUZ" -initrd "$INITRD" \
-    -append "console=ttyS0 panic=-1 quiet${APPEND:+ $APPEND}" \
+    -append "console=$CONSOLE panic=-1 quiet${APPEND:+ $APPEND}" \
     </dev/null >"$TMP/console.log" 2>"$TMP/qemu.err" &
 QPID=$!
 wait "$QPID" || rc=$?
