@@ -202,12 +202,13 @@ struct KernelInfo {
 
 impl KernelInfo {
     /// `survey`: what the kernel's BTF says, where it could be read.
-    fn probe(survey: Option<&Survey>) -> KernelInfo {
+    fn probe(survey: Option<Survey>) -> KernelInfo {
+        let task_struct_id = survey.as_ref().and_then(|s| s.task_struct_id).unwrap_or(0);
         KernelInfo {
-            functions: survey.map(|s| s.functions.clone()),
+            functions: survey.map(|s| s.functions),
             kprobe_pmu: kernel::has_kprobes(),
             lockdown: kernel::lockdown(),
-            task_struct_id: survey.and_then(|s| s.task_struct_id).unwrap_or(0),
+            task_struct_id,
         }
     }
 
@@ -566,11 +567,10 @@ pub fn start(cli: &Cli, wakeup_bytes: u64) -> Result<Tracer, Error> {
         cli,
         wakeup_bytes,
         cgroup,
-        kernel: KernelInfo::probe(survey.as_ref()),
+        kernel: KernelInfo::probe(survey),
         roles,
         ringbuf,
     };
-    drop(survey);
     drop(vmlinux);
     let mut unused = Some(first);
     let mut attempt = |mode: AttachMode| {

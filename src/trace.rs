@@ -229,15 +229,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {
             }
             consumer.flush();
-            let lost = tracer.lost()?;
-            if lost.total() > 0 {
-                crate::note!("lost so far: {}", lost.reasons());
-            }
-            crate::note!(
-                "{} events so far, {} lost",
-                consumer.output.written(),
-                lost.total()
-            );
+            note_counts(consumer.output.written(), &tracer.lost()?, " so far");
         }
         if Instant::now() >= next_lost_check {
             next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
@@ -275,16 +267,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             crate::note!("{unwritten} events not written: {e}");
         }
     }
-    // The summary stays one fixed line (scripts parse it); the reasons go
-    // on the line before it.
-    if lost.total() > 0 {
-        crate::note!("lost: {}", lost.reasons());
-    }
-    crate::note!(
-        "{} events, {} lost",
-        consumer.output.written(),
-        lost.total()
-    );
+    note_counts(consumer.output.written(), &lost, "");
     if let Some(unknown) = consumer.undecodable {
         return Err(Error::Undecodable(unknown));
     }
@@ -294,4 +277,13 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Some(e) => Err(Error::Output(e)),
         None => Ok(()),
     }
+}
+
+/// The counts, on SIGUSR1 (`when` " so far") and at exit: the reasons for
+/// losses on a line of their own before one fixed line that scripts parse.
+fn note_counts(written: u64, lost: &crate::attach::Lost, when: &str) {
+    if lost.total() > 0 {
+        crate::note!("lost{when}: {}", lost.reasons());
+    }
+    crate::note!("{written} events{when}, {} lost", lost.total());
 }
