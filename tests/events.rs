@@ -12,7 +12,7 @@ fn trace_this_thread(format: &str) -> Tracer {
     Tracer::start(&[format, "-t", &tid])
 }
 
-fn x86_64_shmget_calls_are_reported_field_for_field() {
+fn native_shmget_calls_are_reported_field_for_field() {
     let mut segments = Segments::default();
     let missing = unique_key(1);
     let exclusive = unique_key(2);
@@ -795,8 +795,8 @@ fn arm32_segment_life_is_reported_field_for_field() {
 fn main() {
     common::main(&[
         bpf_per_mode(
-            "x86_64_shmget_calls_are_reported_field_for_field",
-            x86_64_shmget_calls_are_reported_field_for_field,
+            "native_shmget_calls_are_reported_field_for_field",
+            native_shmget_calls_are_reported_field_for_field,
         ),
         bpf_per_mode(
             "ia32_shmget_and_ipc_calls_are_reported_field_for_field",

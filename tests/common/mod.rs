@@ -460,7 +460,12 @@ impl Finished {
     pub fn assert_reports(&self, calls: &[Call]) {
         self.assert_success();
         let events = self.json_events();
-        assert_eq!(events.len(), calls.len(), "one event per call: {events:?}");
+        assert_eq!(
+            events.len(),
+            calls.len(),
+            "one event per call: {events:?}; stderr: {:?}",
+            self.stderr
+        );
         for (event, call) in events.iter().zip(calls) {
             assert_event(event, call);
         }
