@@ -327,7 +327,7 @@ fn hugetlb_perm(raw: &RawEvent) -> Reason {
         "hugetlb_perm",
         format!(
             "no CAP_IPC_LOCK, and gid {} is not vm.hugetlb_shm_group {group} (read after the call){groups}; \
-             RLIMIT_MEMLOCK {} bytes, {} asked (kernels before 5.16 allowed huge pages within it)",
+             RLIMIT_MEMLOCK {} bytes, {} asked (older kernels allowed huge pages within it)",
             raw.fsgid, raw.memlock, raw.args.size
         ),
     )

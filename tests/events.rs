@@ -120,7 +120,7 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 
 /// Events that do not fit in the ring buffer are counted in the kernel and
 /// reported, to the event: delivered + lost == calls. Each delivered event
-/// is whole: 160-byte records in a 4 KiB ring keep wrapping around its end.
+/// is whole: 248-byte records in a 4 KiB ring keep wrapping around its end.
 fn lost_events_are_counted_exactly() {
     const CALLS: u64 = 100_000;
     let tid = gettid().to_string();
