@@ -33,8 +33,8 @@ const EINVAL: i64 = 22;
 const ENOSPC: i64 = 28;
 /// ipc/util.h: at most this many ids per namespace (without ipcmni_extend).
 const IPCMNI: i64 = 1 << 15;
-/// The BPF side looks for a key at this many indexes (KEY_SCAN_MAX).
-const KEY_SCAN_MAX: u32 = 128;
+/// The BPF side looks for a key at this many indexes (KEY_SCAN_SLOTS).
+const KEY_SCAN_MAX: u32 = 32;
 
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,7 +187,11 @@ fn shmget(raw: &RawEvent, err: i64) -> Reason {
                 )
             }
         }
-        EACCES if found => permission(raw, requested(flags), &format!("0x{:08x}", key as u32)),
+        EACCES if found => permission(
+            raw,
+            requested(flags),
+            &format!("0x{:08x} (id {})", key as u32, raw.seg_id),
+        ),
         EPERM if huge => hugetlb_perm(raw),
         ENOMEM if huge => hugetlb_pages(raw),
         ENOMEM => reason(
@@ -235,9 +239,8 @@ fn permission(raw: &RawEvent, asked: u32, segment: &str) -> Reason {
     };
     let granted = granted & 7;
     let who = format!(
-        "segment {segment} (id {}) mode 0{mode:03o}, owner uid {} gid {}, creator uid {} gid {}: \
+        "segment {segment} mode 0{mode:03o}, owner uid {} gid {}, creator uid {} gid {}: \
          euid {} gid {} is {class}, granted {}, asked {}",
-        raw.seg_id,
         raw.seg_uid,
         raw.seg_gid,
         raw.seg_cuid,

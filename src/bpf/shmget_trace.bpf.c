@@ -459,10 +459,14 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 #define CAP_IPC_LOCK 14
 #define CAP_IPC_OWNER 15
 
-/* By key, the segment is looked for at this many indexes at most: each
- * is a lookup in the id tree (shm_idr_find), a bounded loop the verifier
- * walks through. A key beyond is reported as not searched (WHY_SCAN_CUT). */
-#define KEY_SCAN_MAX 128
+/* By key, the segment is looked for at the first KEY_SCAN_SLOTS indexes
+ * (the kernel gives a new segment the lowest free index): each is a read in
+ * a loop the verifier walks through, in every program, so the bound is kept
+ * low (128 lookups as shm_idr_find does them made loading slower by a
+ * second; 64 slots of a leaf, by 60 ms a program). A key beyond is
+ * reported as not searched (WHY_SCAN_CUT). */
+#define KEY_SCAN_LEAVES 1
+#define KEY_SCAN_SLOTS 32
 
 static __always_inline void record_segment(struct shm_event *event, struct kern_ipc_perm *perm)
 {
@@ -481,28 +485,73 @@ static __always_inline void record_segment(struct shm_event *event, struct kern_
 	event->seg_size = BPF_CORE_READ(shp, shm_segsz);
 }
 
-/* The segment with this key, as ipc_findkey would find it: every index in
- * use, up to KEY_SCAN_MAX (the kernel's own lookup is a hash table whose
- * hash BPF cannot compute cheaply). */
+/* The xarray node (shift 0) whose slots hold the indexes from `base`, a
+ * multiple of `chunk`; NULL where there is none. */
+static __always_inline struct xa_node *xa_leaf(void *head, unsigned long base,
+					       unsigned long chunk)
+{
+	struct xa_node *node = (struct xa_node *)((unsigned long)head - 2);
+	unsigned char shift;
+	void *entry;
+
+	if ((base >> BPF_CORE_READ(node, shift)) >= chunk)
+		return NULL;
+	for (int level = 0; level < XA_MAX_LEVELS; level++) {
+		shift = BPF_CORE_READ(node, shift);
+		if (shift == 0)
+			return node;
+		bpf_probe_read_kernel(&entry, sizeof(entry),
+				      &node->slots[(base >> shift) & (chunk - 1)]);
+		if (!xa_is_node(entry))
+			return NULL;
+		node = (struct xa_node *)((unsigned long)entry - 2);
+	}
+	return NULL;
+}
+
+/* The segment with this key, as ipc_findkey would find it, at
+ * the first KEY_SCAN_SLOTS indexes of the id tree (the kernel's own lookup is a
+ * hash table whose hash BPF cannot compute cheaply). */
 static __always_inline void find_key(struct shm_event *event, struct ipc_namespace *ns,
 				     __s32 key)
 {
+	const unsigned long chunk = bpf_core_field_size(struct xa_node, slots) / sizeof(void *);
+	void *head = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].ipcs_idr.idr_rt.xa_head);
+	struct kern_ipc_perm *perm = NULL, *found = NULL;
+	struct xa_node *node;
 	int max_idx = bpf_core_field_exists(struct ipc_ids, max_idx)
-		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].max_idx) : KEY_SCAN_MAX;
-	struct kern_ipc_perm *perm;
+		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].max_idx) : 1 << 24;
 
 	event->why |= WHY_SEARCHED;
-	if (max_idx >= KEY_SCAN_MAX)
-		event->why |= WHY_SCAN_CUT;
-	for (int idx = 0; idx < KEY_SCAN_MAX; idx++) {
-		if (idx > max_idx)
-			return;
-		perm = shm_idr_find(ns, idx);
-		if (perm && BPF_CORE_READ(perm, key) == key && !BPF_CORE_READ(perm, deleted)) {
-			event->why &= ~WHY_SCAN_CUT;
+	if (!xa_is_node(head)) {
+		/* One segment at most, at index 0, held in the head itself. */
+		if (head && !((unsigned long)head & 3))
+			perm = head;
+		if (perm && BPF_CORE_READ(perm, key) == key && !BPF_CORE_READ(perm, deleted))
 			record_segment(event, perm);
-			return;
+		return;
+	}
+	if (max_idx >= KEY_SCAN_SLOTS)
+		event->why |= WHY_SCAN_CUT;
+	for (int leaf = 0; leaf < KEY_SCAN_LEAVES && !found; leaf++) {
+		if (leaf * chunk > max_idx)
+			break;
+		node = xa_leaf(head, leaf * chunk, chunk);
+		if (!node)
+			continue;
+		for (int slot = 0; slot < KEY_SCAN_SLOTS; slot++) {
+			if (slot >= chunk)
+				break;
+			bpf_probe_read_kernel(&perm, sizeof(perm), &node->slots[slot]);
+			if (perm && !((unsigned long)perm & 3) && BPF_CORE_READ(perm, key) == key) {
+				found = perm;
+				break;
+			}
 		}
+	}
+	if (found && !BPF_CORE_READ(found, deleted)) {
+		event->why &= ~WHY_SCAN_CUT;
+		record_segment(event, found);
 	}
 }
 
@@ -568,16 +617,13 @@ static __noinline void explain_failure(struct shm_event *event, const struct shm
 		return;
 	}
 	cmd = args->cmd & ~IPC_64;
-	if (args->op == OP_SHMAT && (err == EINVAL || err == EACCES)) {
+	/* shmctl: the commands that name a segment by id (SHM_STAT's is an
+	 * index). One lookup site: each is more for the verifier to walk. */
+	if ((args->op == OP_SHMAT && (err == EINVAL || err == EACCES)) ||
+	    (args->op == OP_SHMCTL && (cmd <= 2 || cmd == SHM_LOCK || cmd == SHM_LOCK + 1) &&
+	     (err == EINVAL || (err == ENOMEM && cmd == SHM_LOCK)))) {
 		find_id(event, ns, args->shmid);
-		if (err == EACCES)
-			read_cred(event, task);
-	}
-	/* The commands that name a segment by id (SHM_STAT's is an index). */
-	if (args->op == OP_SHMCTL && (cmd <= 2 || cmd == SHM_LOCK || cmd == SHM_LOCK + 1) &&
-	    (err == EINVAL || (err == ENOMEM && cmd == SHM_LOCK))) {
-		find_id(event, ns, args->shmid);
-		if (err == ENOMEM)
+		if (err != EINVAL)
 			read_cred(event, task);
 	}
 }

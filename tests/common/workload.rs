@@ -9,7 +9,8 @@
 //!   native:KEY:SIZE:FLAGS       x86_64 shmget
 //!   ia32-shmget:KEY:SIZE:FLAGS  i386 shmget (395) through int $0x80
 //!   ia32-ipc:KEY:SIZE:FLAGS     i386 ipc(SHMGET) (117/23) through int $0x80
-//!   shmat:SHMID:FLAGS           x86_64 shmat (detached again at once)
+//!   shmat:SHMID:FLAGS           x86_64 shmat (detached again at once);
+//!                               SHMID `last`: the segment made last
 //!   sysctl:NAME:VALUE           writes /proc/sys/kernel/NAME (shmmax,
 //!                               shmmni, shmall): with --unshare-ipc, the
 //!                               private namespace's own
@@ -86,7 +87,11 @@ pub fn run_if_asked() {
                             .unwrap_or_else(|e| panic!("write {path}: {e}"));
                         continue;
                     }
-                    ("shmat", Some(id), Some(f), None) => {
+                    ("shmat", id, Some(f), None) => {
+                        let id = match parts[1] {
+                            "last" => *created.last().expect("a segment made before"),
+                            _ => id.expect("shmat:SHMID:FLAGS"),
+                        };
                         let addr = native_shmat(id, f as i32);
                         if addr >= 0 {
                             native_shmdt(addr);
