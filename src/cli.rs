@@ -125,7 +125,8 @@ pub struct Cli {
     /// tid, ppid, uid, gid, comm, abi, call, key, size, shmflg, flags, mode,
     /// ret, errno, cgroup, cgroup_path, container, pidns, mntns, origin,
     /// owner_uid, creator_pid, squat, event, shmid, cmd, addr, attach_addr,
-    /// attach_addr_from, details (what each call names, as the table shows it)
+    /// attach_addr_from, ipcns, host_ipc, reason, reason_code, details
+    /// (what each call names, and why it failed, as the table shows it)
     #[arg(short = 'o', long, value_name = "LIST", value_delimiter = ',',
           value_parser = parse_column, conflicts_with = "json")]
     pub columns: Vec<Column>,

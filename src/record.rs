@@ -8,7 +8,8 @@ use crate::cgroup::CgroupPaths;
 use crate::decode::{self, TimeFormatter, TimeMode};
 use crate::domain::{Abi, AttachAddrFrom, Carrier, Op, UnknownRaw};
 use crate::event::{self, WallClock};
-use crate::segment;
+use crate::reason::{self, Reason};
+use crate::{cgroup, segment};
 
 /// A value shown as `0x` hex: flags and addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +144,17 @@ pub struct Record<'a> {
     /// comes from (`kernel`, `user`), or `unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attach_addr_from: Option<&'static str>,
+    /// The inode number of the caller's ipc namespace.
+    pub ipcns: u32,
+    /// Of a caller in a container: whether it shares the host's ipc
+    /// namespace (the one of pid 1 as the tracer sees it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_ipc: Option<bool>,
+    /// Why a call failed (`reason`); absent on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<&'static str>,
     /// Not a field: changes whenever any field but `time` differs from
     /// the previous record's, so that a writer may reuse text meanwhile.
     #[serde(skip)]
@@ -201,6 +213,22 @@ pub struct Decoder {
     /// known.
     previous: (Vec<u8>, bool),
     generation: u64,
+    /// The last record's reason: made anew only when the record changes.
+    reason: Option<Reason>,
+    /// See [`host_ipc_namespace`].
+    host_ipcns: Option<u64>,
+}
+
+/// The host's ipc namespace: pid 1's, as the tracer sees it (read at
+/// start, before capabilities are dropped). The tracer is assumed to run
+/// in the host's pid namespace, as it must to see the host's processes;
+/// its own namespace where pid 1's cannot be read.
+fn host_ipc_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    ["/proc/1/ns/ipc", "/proc/self/ns/ipc"]
+        .iter()
+        .find_map(|path| std::fs::metadata(path).ok())
+        .map(|m| m.ino())
 }
 
 impl Decoder {
@@ -214,6 +242,8 @@ impl Decoder {
             scratch: Scratch::default(),
             previous: (Vec::new(), false),
             generation: 0,
+            reason: None,
+            host_ipcns: host_ipc_namespace(),
         }
     }
 
@@ -261,10 +291,16 @@ impl Decoder {
             previous.extend_from_slice(data);
             *known = cgroup.is_some();
             self.generation += 1;
+            self.reason = reason::explain(raw, op);
         }
         let outcome = segment::outcome(raw, op);
         let attach_from = AttachAddrFrom::from_raw(raw.attach_addr_from)?;
         let is_shmget = op == Op::Shmget;
+        let container = cgroup.and_then(|c| c.container.as_deref());
+        let host_ipc = container
+            .filter(|name| cgroup::is_runtime_container(name))
+            .and(self.host_ipcns)
+            .map(|host| host == u64::from(raw.ipcns));
         Ok(Record {
             time: &scratch.time,
             pid: raw.pid,
@@ -286,7 +322,7 @@ impl Decoder {
             errno: decode::errno_name(raw.ret),
             cgroup: raw.cgroup_id,
             cgroup_path: cgroup.map(|c| c.path.as_str()),
-            container: cgroup.and_then(|c| c.container.as_deref()),
+            container,
             pidns: raw.pidns,
             mntns: raw.mntns,
             origin: outcome.map(|o| o.origin.name()),
@@ -301,6 +337,10 @@ impl Decoder {
                 .filter(|from| from.address_known())
                 .map(|_| Hex(raw.attach_addr)),
             attach_addr_from: attach_from.map(AttachAddrFrom::name),
+            ipcns: raw.ipcns,
+            host_ipc,
+            reason: self.reason.as_ref().map(|r| r.text.as_str()),
+            reason_code: self.reason.as_ref().map(|r| r.code),
             generation: self.generation,
         })
     }

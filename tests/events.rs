@@ -121,7 +121,7 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 
 /// Events that do not fit in the ring buffer are counted in the kernel and
 /// reported, to the event: delivered + lost == calls. Each delivered event
-/// is whole: 160-byte records in a 4 KiB ring keep wrapping around its end.
+/// is whole: 248-byte records in a 4 KiB ring keep wrapping around its end.
 fn lost_events_are_counted_exactly() {
     const CALLS: u64 = 100_000;
     let tid = gettid().to_string();
@@ -792,6 +792,301 @@ fn arm32_segment_life_is_reported_field_for_field() {
     }
 }
 
+/// The event of a workload's step: same pid, same ret.
+fn event_of<'e>(
+    events: &'e [serde_json::Value],
+    result: &serde_json::Value,
+) -> &'e serde_json::Value {
+    let op = if result["step"] == "shmat" {
+        "shmat"
+    } else {
+        "shmget"
+    };
+    events
+        .iter()
+        .find(|e| e["pid"] == result["pid"] && e["ret"] == result["ret"] && e["event"] == op)
+        .unwrap_or_else(|| panic!("no event for {result}: {events:?}"))
+}
+
+/// (reason_code, reason) of an event.
+fn reason_of(event: &serde_json::Value) -> (&str, &str) {
+    (
+        event["reason_code"].as_str().unwrap_or("<none>"),
+        event["reason"].as_str().unwrap_or("<none>"),
+    )
+}
+
+fn read_kernel_limits() -> Vec<String> {
+    ["shmmax", "shmmni", "shmall"]
+        .iter()
+        .map(|n| std::fs::read_to_string(format!("/proc/sys/kernel/{n}")).unwrap())
+        .collect()
+}
+
+/// A process in an ipc namespace of its own, with low limits there: each
+/// limit it runs into is named with the namespace's numbers, its events
+/// carry that namespace (not the host's), and the host's limits stay.
+fn failures_in_a_private_ipc_namespace_name_the_limit() {
+    let host_limits = read_kernel_limits();
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .unwrap()
+        .unwrap() as u64;
+    let two_pages = (2 * page).to_string();
+    let one_page = page.to_string();
+    let create = format!("{:#o}", IPC_CREAT | 0o600);
+    let step = |size: &str| format!("native:0:{size}:{create}");
+    let workload = Workload::spawn_waiting(&[
+        "--unshare-ipc",
+        "sysctl:shmmax:8192",
+        "sysctl:shmmni:2",
+        "sysctl:shmall:3",
+        &step("9000"),
+        &step(&two_pages), // 2 of 3 pages
+        &step(&two_pages), // 2 + 2 > 3: shmall
+        &step(&one_page),  // 3 of 3 pages, 2 segments
+        "sysctl:shmall:100",
+        &step(&one_page), // 2 of 2 segments: shmmni
+    ]);
+    let tracer = Tracer::start(&["--json", "-p", &workload.pid().to_string()]);
+    let results = workload.go();
+    let events = tracer.stop().json_events();
+    assert_eq!(results.len(), 5, "{results:?}");
+    assert_eq!(events.len(), 5, "{events:?}");
+    let rets: Vec<i64> = results.iter().map(|r| r["ret"].as_i64().unwrap()).collect();
+    assert_eq!(
+        (rets[0], rets[1] >= 0, rets[2], rets[3] >= 0, rets[4]),
+        (-22, true, -28, true, -28),
+        "{results:?}"
+    );
+    // In order: the tracer sees only this workload.
+    let reasons: Vec<(&str, &str)> = events.iter().map(reason_of).collect();
+    assert_eq!(reasons[0], ("shmmax", "size 9000 > shmmax 8192"));
+    assert_eq!(
+        reasons[2],
+        ("shmall", "shmall: 2 of 3 pages in use, 2 asked")
+    );
+    assert_eq!(reasons[4], ("shmmni", "shmmni: 2 of 2 segments in use"));
+    for r in [1, 3] {
+        assert_eq!(events[r].get("reason"), None, "{}", events[r]);
+    }
+    let own = expect::own_namespace("ipc");
+    for (event, result) in events.iter().zip(&results) {
+        assert_eq!(event["ipcns"], result["ipcns"], "{event}");
+        assert_ne!(event["ipcns"], own, "{event}");
+    }
+    assert_eq!(
+        read_kernel_limits(),
+        host_limits,
+        "the host's limits are untouched"
+    );
+}
+
+/// Failures on a key or id that exists or not: ENOENT, EEXIST with the
+/// segment's id, owner and creator, EINVAL on open with both sizes,
+/// EACCES across uids with mode and ids (shmget and shmat), in an ipc
+/// namespace of the workload's own (so that the key is among the few
+/// indexes the BPF side looks at); and EINVAL of shmat and shmctl on an id
+/// that names no segment, here.
+fn failures_name_the_segment_and_the_ids() {
+    let (missing, key) = (unique_key(40), unique_key(41));
+    let gone = native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600);
+    assert!(gone >= 0);
+    syscalls::remove_segment(gone);
+    let workload = Workload::spawn_waiting(&[
+        "--unshare-ipc",
+        &format!("native:{key}:4096:0o1600"),
+        &format!("native:{key}:0:0o3600"),
+        &format!("native:{key}:8192:0o600"),
+        &format!("native:{missing}:0:0"),
+        "--uid",
+        "65534",
+        &format!("native:{key}:0:0o600"),
+        "shmat:last:0",
+    ]);
+    let me = std::process::id().to_string();
+    let pids = format!("{me},{}", workload.pid());
+    let tracer = Tracer::start(&["--json", "-p", &pids, "--events", "shmget,shmat,shmctl"]);
+    let tid = gettid();
+    let rets = [native_shmat(gone, 0), native_shmctl(gone, IPC_STAT, 0)];
+    let results = workload.go();
+    let events = tracer.stop().json_events();
+    assert_eq!(rets, [-22, -22]);
+    let mine: Vec<&serde_json::Value> = events.iter().filter(|e| e["tid"] == tid).collect();
+    assert_eq!(mine.len(), 2, "{events:?}");
+    let ns = expect::own_namespace("ipc");
+    let no_id = format!("no segment with id {gone} in ipc namespace {ns}");
+    assert_eq!(reason_of(mine[0]), ("no_id", no_id.as_str()));
+    assert_eq!(reason_of(mine[1]), ("no_id", no_id.as_str()));
+
+    let rets: Vec<i64> = results.iter().map(|r| r["ret"].as_i64().unwrap()).collect();
+    let id = rets[0];
+    assert!(id >= 0, "{results:?}");
+    assert_eq!(&rets[1..], [-17, -22, -2, -13, -13], "{results:?}");
+    let theirs: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["pid"] == results[0]["pid"] && e["event"] != "shmctl")
+        .collect();
+    assert_eq!(theirs.len(), 6, "{events:?}");
+    let (wpid, wns) = (&results[0]["pid"], &results[0]["ipcns"]);
+    let hex = format!("0x{:08x}", key as u32);
+    assert_eq!(
+        reason_of(theirs[1]),
+        (
+            "exists",
+            format!("segment {hex} exists: id {id}, owner uid 0, created by pid {wpid} (uid 0)")
+                .as_str()
+        )
+    );
+    assert_eq!(
+        reason_of(theirs[2]),
+        (
+            "too_small",
+            format!("segment {hex} has 4096 bytes, 8192 asked").as_str()
+        )
+    );
+    assert_eq!(
+        reason_of(theirs[3]),
+        (
+            "no_key",
+            format!(
+                "no segment with key 0x{:08x} in ipc namespace {wns}, and no IPC_CREAT",
+                missing as u32
+            )
+            .as_str()
+        )
+    );
+    let denied = |segment: &str| {
+        format!(
+            "segment {segment} mode 0600, owner uid 0 gid 0, creator uid 0 gid 0: \
+             euid 65534 gid 65534 is other, granted ---, asked rw-"
+        )
+    };
+    let by_key = denied(&format!("{hex} (id {id})"));
+    assert_eq!(reason_of(theirs[4]), ("mode", by_key.as_str()));
+    assert_eq!(
+        reason_of(theirs[5]),
+        ("mode", denied(&format!("id {id}")).as_str())
+    );
+}
+
+/// SHM_HUGETLB failures, where the kernel has 2 MB huge pages: EPERM for
+/// a uid without CAP_IPC_LOCK outside vm.hugetlb_shm_group, ENOMEM for more
+/// pages than are free.
+fn hugetlb_failures_say_why() {
+    let dir = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("{dir}/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let (Some(free), Some(overcommit)) = (read("free_hugepages"), read("nr_overcommit_hugepages"))
+    else {
+        eprintln!("note: this kernel has no 2 MB huge pages ({dir}); SHM_HUGETLB failures are not checked");
+        return;
+    };
+    let group = std::fs::read_to_string("/proc/sys/vm/hugetlb_shm_group").unwrap();
+    assert_eq!(group.trim(), "0", "vm.hugetlb_shm_group is root's here");
+    let huge = IPC_CREAT | SHM_HUGETLB | SHM_HUGE_2MB | 0o600;
+    let unprivileged = Workload::spawn_waiting(&[
+        "--memlock",
+        "0",
+        "--uid",
+        "65534",
+        &format!("native:0:{}:{huge}", 2 << 20),
+    ]);
+    let tracer = Tracer::start(&[
+        "--json",
+        "-p",
+        &format!("{},{}", std::process::id(), unprivileged.pid()),
+    ]);
+    let results = unprivileged.go();
+    // More than are free (the reserve fails), where none can be made.
+    let too_many = if overcommit == 0 {
+        Some(native_shmget(IPC_PRIVATE, (free + 1) * (2 << 20), huge))
+    } else {
+        None
+    };
+    let mut segments = Segments::default();
+    if let Some(ret) = too_many {
+        segments.track(ret);
+    }
+    let events = tracer.stop().json_events();
+    assert_eq!(results[0]["ret"], -1, "EPERM: {results:?}");
+    let (code, text) = reason_of(event_of(&events, &results[0]));
+    assert_eq!(code, "hugetlb_perm", "{text}");
+    assert!(
+        text.starts_with("no CAP_IPC_LOCK, and gid 65534 is not vm.hugetlb_shm_group 0"),
+        "{text}"
+    );
+    match too_many {
+        Some(ret) => {
+            assert_eq!(ret, -12, "ENOMEM for {} pages with {free} free", free + 1);
+            let event = events
+                .iter()
+                .find(|e| e["tid"] == gettid())
+                .unwrap_or_else(|| panic!("{events:?}"));
+            let (code, text) = reason_of(event);
+            assert_eq!(code, "hugetlb_pages", "{text}");
+            assert!(
+                text.starts_with(&format!("huge pages of 2MB: {} asked; ", free + 1)),
+                "{text}"
+            );
+        }
+        None => eprintln!("note: huge pages can be overcommitted here; ENOMEM is not checked"),
+    }
+}
+
+/// A process in a container's cgroup that keeps the host's ipc namespace
+/// is marked (host_ipc, and HOST-IPC in the wide table); one in its own
+/// ipc namespace is not, and its ipcns is its own.
+fn host_ipc_marks_a_container_in_the_hosts_ipc_namespace() {
+    const ID: &str = "5e1f2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b";
+    let cgroup = TempCgroup::new(&format!("docker-{ID}.scope"));
+    let key = unique_key(42);
+    let step = format!("native:{key}:0:0");
+    let key_arg = key.to_string();
+    let run = |args: &[&str]| {
+        let tracer = Tracer::start(args);
+        let mut results = vec![];
+        for unshare in [false, true] {
+            let mut steps = vec![];
+            if unshare {
+                steps.push("--unshare-ipc");
+            }
+            steps.push(step.as_str());
+            let workload = Workload::spawn_waiting(&steps);
+            cgroup.add(workload.pid());
+            results.extend(workload.go());
+        }
+        (tracer.stop(), results)
+    };
+    let (done, results) = run(&["--json", "-k", &key_arg]);
+    let events = done.json_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let host = expect::own_namespace("ipc");
+    for (event, result) in events.iter().zip(&results) {
+        assert_eq!(event["container"], "docker:5e1f2b1a0e9d", "{event}");
+        assert_eq!(event["ipcns"], result["ipcns"], "{event}");
+    }
+    assert_eq!(
+        (&events[0]["ipcns"], &events[0]["host_ipc"]),
+        (&host.into(), &true.into())
+    );
+    assert_ne!(events[1]["ipcns"], host);
+    assert_eq!(events[1]["host_ipc"], false);
+    let (table, _) = run(&["-w", "-k", &key_arg]);
+    let rows: Vec<&str> = table.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{}", table.stdout);
+    assert!(
+        rows[0].contains("docker:5e1f2b1a0e9d HOST-IPC"),
+        "{}",
+        table.stdout
+    );
+    assert!(!rows[1].contains("HOST-IPC"), "{}", table.stdout);
+}
+
 fn main() {
     common::main(&[
         bpf_per_mode(
@@ -865,5 +1160,18 @@ fn main() {
             ipc_shmat_address_is_the_kernels_or_marked,
         )
         .only_on("x86_64"),
+        bpf_per_mode(
+            "failures_in_a_private_ipc_namespace_name_the_limit",
+            failures_in_a_private_ipc_namespace_name_the_limit,
+        ),
+        bpf_per_mode(
+            "failures_name_the_segment_and_the_ids",
+            failures_name_the_segment_and_the_ids,
+        ),
+        bpf_per_mode("hugetlb_failures_say_why", hugetlb_failures_say_why),
+        bpf_per_mode(
+            "host_ipc_marks_a_container_in_the_hosts_ipc_namespace",
+            host_ipc_marks_a_container_in_the_hosts_ipc_namespace,
+        ),
     ])
 }

@@ -149,6 +149,8 @@ struct {
 struct shm_event shm_event_btf_anchor = {};
 /* The same for the loss reasons, which userspace reads the counters by. */
 enum lost_reason lost_reason_btf_anchor = LOST_RINGBUF_FULL;
+/* And what explain_failure read, which userspace decodes the reason by. */
+enum shm_why shm_why_btf_anchor = WHY_NS;
 
 static __always_inline void count_lost(__u32 reason)
 {
@@ -348,6 +350,7 @@ static __always_inline void describe_task(struct shm_event *event)
 		event->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 		event->pidns = task->nsproxy->pid_ns_for_children->ns.inum;
 		event->mntns = task->nsproxy->mnt_ns->ns.inum;
+		event->ipcns = task->nsproxy->ipc_ns->ns.inum;
 		((__u64 *)event->comm)[0] = ((const __u64 *)task->comm)[0];
 		((__u64 *)event->comm)[1] = ((const __u64 *)task->comm)[1];
 		return;
@@ -363,6 +366,7 @@ static __always_inline void describe_task(struct shm_event *event)
 	event->cgroup_id = bpf_get_current_cgroup_id();
 	event->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 	event->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	event->ipcns = BPF_CORE_READ(task, nsproxy, ipc_ns, ns.inum);
 	bpf_get_current_comm(event->comm, TASK_COMM_LEN);
 }
 
@@ -433,6 +437,199 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
 }
 
+/* ---- why a call failed ----
+ * Read at return, for failed calls only, and only for the errnos that
+ * name some state (an ENOENT of shmget without IPC_CREAT is its flags,
+ * and costs nothing here): the caller's ipc namespace's limits and usage,
+ * the segment the key or id names, the caller's ids and capabilities.
+ * Userspace (reason.rs) turns them into the reason. */
+
+#define EPERM 1
+#define ENOENT 2
+#define ENOMEM 12
+#define EACCES 13
+#define EEXIST 17
+#define EINVAL 22
+#define ENOSPC 28
+
+/* include/uapi/linux/ipc.h, shm.h */
+#define IPC_CREAT 00001000
+#define SHM_HUGETLB 04000
+#define IPC_64 0x0100
+#define SHM_LOCK 11
+#define RLIMIT_MEMLOCK 8
+#define CAP_IPC_LOCK 14
+#define CAP_IPC_OWNER 15
+
+/* By key, the segment is looked for at the first KEY_SCAN_SLOTS indexes
+ * (the kernel gives a new segment the lowest free index): each is a read in
+ * a loop the verifier walks through, in every program, so the bound is kept
+ * low (128 lookups as shm_idr_find does them made loading slower by a
+ * second; 64 slots of a leaf, by 60 ms a program). A key beyond is
+ * reported as not searched (WHY_SCAN_CUT). */
+#define KEY_SCAN_LEAVES 1
+#define KEY_SCAN_SLOTS 32
+
+static __always_inline void record_segment(struct shm_event *event, struct kern_ipc_perm *perm)
+{
+	struct shmid_kernel *shp = (struct shmid_kernel *)((void *)perm -
+		bpf_core_field_offset(struct shmid_kernel, shm_perm));
+
+	event->why |= WHY_SEG;
+	event->seg_found = 1;
+	event->seg_id = BPF_CORE_READ(perm, id);
+	event->seg_uid = BPF_CORE_READ(perm, uid.val);
+	event->seg_gid = BPF_CORE_READ(perm, gid.val);
+	event->seg_cuid = BPF_CORE_READ(perm, cuid.val);
+	event->seg_cgid = BPF_CORE_READ(perm, cgid.val);
+	event->seg_mode = BPF_CORE_READ(perm, mode);
+	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
+	event->seg_size = BPF_CORE_READ(shp, shm_segsz);
+}
+
+/* The xarray node (shift 0) whose slots hold the indexes from `base`, a
+ * multiple of `chunk`; NULL where there is none. */
+static __always_inline struct xa_node *xa_leaf(void *head, unsigned long base,
+					       unsigned long chunk)
+{
+	struct xa_node *node = (struct xa_node *)((unsigned long)head - 2);
+	unsigned char shift;
+	void *entry;
+
+	if ((base >> BPF_CORE_READ(node, shift)) >= chunk)
+		return NULL;
+	for (int level = 0; level < XA_MAX_LEVELS; level++) {
+		shift = BPF_CORE_READ(node, shift);
+		if (shift == 0)
+			return node;
+		bpf_probe_read_kernel(&entry, sizeof(entry),
+				      &node->slots[(base >> shift) & (chunk - 1)]);
+		if (!xa_is_node(entry))
+			return NULL;
+		node = (struct xa_node *)((unsigned long)entry - 2);
+	}
+	return NULL;
+}
+
+/* The segment with this key, as ipc_findkey would find it, at
+ * the first KEY_SCAN_SLOTS indexes of the id tree (the kernel's own lookup is a
+ * hash table whose hash BPF cannot compute cheaply). */
+static __always_inline void find_key(struct shm_event *event, struct ipc_namespace *ns,
+				     __s32 key)
+{
+	const unsigned long chunk = bpf_core_field_size(struct xa_node, slots) / sizeof(void *);
+	void *head = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].ipcs_idr.idr_rt.xa_head);
+	struct kern_ipc_perm *perm = NULL, *found = NULL;
+	struct xa_node *node;
+	int max_idx = bpf_core_field_exists(struct ipc_ids, max_idx)
+		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].max_idx) : 1 << 24;
+
+	event->why |= WHY_SEARCHED;
+	if (!xa_is_node(head)) {
+		/* One segment at most, at index 0, held in the head itself. */
+		if (head && !((unsigned long)head & 3))
+			perm = head;
+		if (perm && BPF_CORE_READ(perm, key) == key && !BPF_CORE_READ(perm, deleted))
+			record_segment(event, perm);
+		return;
+	}
+	if (max_idx >= KEY_SCAN_SLOTS)
+		event->why |= WHY_SCAN_CUT;
+	for (int leaf = 0; leaf < KEY_SCAN_LEAVES && !found; leaf++) {
+		if (leaf * chunk > max_idx)
+			break;
+		node = xa_leaf(head, leaf * chunk, chunk);
+		if (!node)
+			continue;
+		for (int slot = 0; slot < KEY_SCAN_SLOTS; slot++) {
+			if (slot >= chunk)
+				break;
+			bpf_probe_read_kernel(&perm, sizeof(perm), &node->slots[slot]);
+			if (perm && !((unsigned long)perm & 3) && BPF_CORE_READ(perm, key) == key) {
+				found = perm;
+				break;
+			}
+		}
+	}
+	if (found && !BPF_CORE_READ(found, deleted)) {
+		event->why &= ~WHY_SCAN_CUT;
+		record_segment(event, found);
+	}
+}
+
+/* The segment with this id, as ipc_obtain_object_check finds it. */
+static __always_inline void find_id(struct shm_event *event, struct ipc_namespace *ns, __s32 id)
+{
+	struct kern_ipc_perm *perm;
+
+	event->why |= WHY_SEARCHED;
+	perm = shm_idr_find(ns, id & IPCMNI_IDX_MASK);
+	if (!perm || BPF_CORE_READ(perm, id) != id)
+		perm = shm_idr_find(ns, id & IPCMNI_EXT_IDX_MASK);
+	if (perm && BPF_CORE_READ(perm, id) == id && !BPF_CORE_READ(perm, deleted))
+		record_segment(event, perm);
+}
+
+static __always_inline void read_limits(struct shm_event *event, struct ipc_namespace *ns)
+{
+	event->why |= WHY_NS;
+	event->ns_shmmax = BPF_CORE_READ(ns, shm_ctlmax);
+	event->ns_shmall = BPF_CORE_READ(ns, shm_ctlall);
+	event->ns_shm_tot = BPF_CORE_READ(ns, shm_tot);
+	event->ns_shmmni = BPF_CORE_READ(ns, shm_ctlmni);
+	event->ns_in_use = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].in_use);
+}
+
+/* The ids and capabilities permission checks use (ipcperms, hugetlb's
+ * can_do_hugetlb_shm), and the memory lock limit. kernel_cap_t is 64 bits
+ * in every layout (two u32 words before 6.3). */
+static __always_inline void read_cred(struct shm_event *event, struct task_struct *task)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 caps = 0;
+
+	event->why |= WHY_CRED;
+	event->euid = BPF_CORE_READ(cred, euid.val);
+	event->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	event->ngroups = BPF_CORE_READ(cred, group_info, ngroups);
+	bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
+	if (caps & (1ULL << CAP_IPC_LOCK))
+		event->why |= WHY_CAP_IPC_LOCK;
+	if (caps & (1ULL << CAP_IPC_OWNER))
+		event->why |= WHY_CAP_IPC_OWNER;
+	event->memlock = BPF_CORE_READ(task, signal, rlim[RLIMIT_MEMLOCK].rlim_cur);
+}
+
+/* A function of its own (a BPF-to-BPF call): the object holds it once, and
+ * successful calls do not run through it. */
+static __noinline void explain_failure(struct shm_event *event, const struct shm_args *args,
+				       long ret)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
+	long err = -ret;
+	int cmd;
+
+	if (args->op == OP_SHMGET) {
+		read_limits(event, ns);
+		if ((err == EEXIST || err == EINVAL || err == EACCES) && args->key != 0)
+			find_key(event, ns, args->key);
+		if (err == EACCES || err == EPERM || err == ENOMEM)
+			read_cred(event, task);
+		return;
+	}
+	cmd = args->cmd & ~IPC_64;
+	/* shmctl: the commands that name a segment by id (SHM_STAT's is an
+	 * index). One lookup site: each is more for the verifier to walk. */
+	if ((args->op == OP_SHMAT && (err == EINVAL || err == EACCES)) ||
+	    (args->op == OP_SHMCTL && (cmd <= 2 || cmd == SHM_LOCK || cmd == SHM_LOCK + 1) &&
+	     (err == EINVAL || (err == ENOMEM && cmd == SHM_LOCK)))) {
+		find_id(event, ns, args->shmid);
+		if (err != EINVAL)
+			read_cred(event, task);
+	}
+}
+
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
 	struct shm_event *event;
@@ -462,6 +659,26 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->attach_addr = 0;
 	event->attach_addr_from = ADDR_NONE;
 	event->reserved = 0;
+	event->ns_shmmax = 0;
+	event->ns_shmall = 0;
+	event->ns_shm_tot = 0;
+	event->seg_size = 0;
+	event->memlock = 0;
+	event->why = 0;
+	event->ns_shmmni = 0;
+	event->ns_in_use = 0;
+	event->seg_id = 0;
+	event->seg_mode = 0;
+	event->seg_gid = 0;
+	event->seg_cgid = 0;
+	event->euid = 0;
+	event->fsgid = 0;
+	event->ngroups = 0;
+	event->why_reserved = 0;
+	/* shmget's ENOENT without IPC_CREAT: the flags say why (a flood of
+	 * these is the common failure; it makes no call). */
+	if (ret < 0 && !(ret == -ENOENT && args->op == OP_SHMGET && !(args->shmflg & IPC_CREAT)))
+		explain_failure(event, args, ret);
 	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
 	if (args->op == OP_SHMAT)

@@ -90,7 +90,39 @@ struct shm_event {
 	__u32 seg_cpid;		/* its creator's pid */
 	enum attach_addr_source attach_addr_from; /* of attach_addr */
 	__u32 reserved;		/* 0, as shm_args.reserved */
+	/* Of a failed call, what explains it, read in the kernel at return
+	 * (explain_failure; which parts, in `why`); 0 where not read. The
+	 * segment named by the key or id, when found, is in seg_found,
+	 * seg_uid, seg_cuid and seg_cpid too. */
+	__u64 ns_shmmax;	/* the caller's ipc namespace: kernel.shmmax */
+	__u64 ns_shmall;	/* kernel.shmall, pages */
+	__u64 ns_shm_tot;	/* pages of segments in it */
+	__u64 seg_size;		/* bytes */
+	__u64 memlock;		/* the caller's RLIMIT_MEMLOCK (soft), bytes */
+	__u32 ipcns;		/* inode number of the ipc namespace (every event) */
+	__u32 why;		/* WHY_* bits */
+	__s32 ns_shmmni;	/* kernel.shmmni */
+	__s32 ns_in_use;	/* segments in it */
+	__s32 seg_id;
+	__u32 seg_mode;		/* permission bits */
+	__u32 seg_gid;
+	__u32 seg_cgid;
+	__u32 euid;		/* the caller's, as permission checks use them */
+	__u32 fsgid;
+	__u32 ngroups;		/* supplementary groups (not read) */
+	__u32 why_reserved;	/* 0 */
 	char comm[TASK_COMM_LEN];
+};
+
+/* What explain_failure read (shm_event.why). */
+enum shm_why {
+	WHY_NS = 1,		/* the namespace's limits and usage */
+	WHY_SEG = 2,		/* the segment with the key or id was found */
+	WHY_SEARCHED = 4,	/* it was looked for */
+	WHY_SCAN_CUT = 8,	/* by key: not every index was looked at */
+	WHY_CRED = 16,		/* the caller's ids, groups, memlock */
+	WHY_CAP_IPC_LOCK = 32,	/* CAP_IPC_LOCK effective */
+	WHY_CAP_IPC_OWNER = 64,	/* CAP_IPC_OWNER effective */
 };
 
 /* No padding the compiler adds: every byte of an event is written, so

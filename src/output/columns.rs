@@ -40,6 +40,10 @@ pub enum Column {
     Addr,
     AttachAddr,
     AttachAddrFrom,
+    Ipcns,
+    HostIpc,
+    Reason,
+    ReasonCode,
     /// Not a field of its own: what each call names, in one text (the
     /// flags of a shmget; segment, address and flags of a shmat; the
     /// address of a shmdt; segment and command of a shmctl). The table's
@@ -50,18 +54,19 @@ pub enum Column {
 impl Column {
     /// Every column, in TSV order.
     #[rustfmt::skip]
-    pub const ALL: [Column; 31] = {
+    pub const ALL: [Column; 35] = {
         use Column::*;
         [
             Time, Pid, Tid, Ppid, Uid, Gid, Comm, Abi, Call, Key, Size, Shmflg, Flags, Mode, Ret,
             Errno, Cgroup, CgroupPath, Container, Pidns, Mntns, Origin, OwnerUid, CreatorPid,
-            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom,
+            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom, Ipcns, HostIpc, Reason,
+            ReasonCode,
         ]
     };
 
     /// Every column `--columns` can name.
-    pub const SELECTABLE: [Column; 32] = {
-        let mut all = [Column::Details; 32];
+    pub const SELECTABLE: [Column; 36] = {
+        let mut all = [Column::Details; 36];
         let mut i = 0;
         while i < Column::ALL.len() {
             all[i] = Column::ALL[i];
@@ -108,6 +113,10 @@ impl Column {
             Addr => "addr",
             AttachAddr => "attach_addr",
             AttachAddrFrom => "attach_addr_from",
+            Ipcns => "ipcns",
+            HostIpc => "host_ipc",
+            Reason => "reason",
+            ReasonCode => "reason_code",
             Details => "details",
         }
     }
@@ -125,7 +134,7 @@ impl Column {
             Comm => (15, false),
             Abi | Errno | Event => (6, false),
             Call | Key | Shmflg => (10, false),
-            Size | Cgroup | Pidns | Mntns | Shmid => (10, true),
+            Size | Cgroup | Pidns | Mntns | Ipcns | Shmid => (10, true),
             Flags | Container => (20, false),
             Mode => (4, false),
             // A shmat's address: 0x and 12 digits.
@@ -138,6 +147,9 @@ impl Column {
             Squat => (5, false),
             Cmd => (15, false),
             AttachAddrFrom => (16, false),
+            HostIpc => (8, false),
+            ReasonCode => (13, false),
+            Reason => (40, false),
             Details => (0, false),
         }
     }
@@ -179,13 +191,18 @@ impl Column {
             Addr => optional(out, r.addr, |out, hex| hex.write(out)),
             AttachAddr => optional(out, r.attach_addr, |out, hex| hex.write(out)),
             AttachAddrFrom => text(out, r.attach_addr_from),
+            Ipcns => write_decimal(out, r.ipcns),
+            HostIpc => text(out, r.host_ipc.map(|s| if s { "yes" } else { "no" })),
+            Reason => text(out, r.reason),
+            ReasonCode => text(out, r.reason_code),
             Details => write_details(r, out),
         }
     }
 
     /// The table's text of this column: the same as `write`, but where a
     /// table cell says more than the field: CALL is `ipc:shmat` for an
-    /// ipc() call, ORIGIN says `SQUAT` for a squatted segment.
+    /// ipc() call, ORIGIN says `SQUAT` for a squatted segment, CONTAINER
+    /// ends with `HOST-IPC` for a container in the host's ipc namespace.
     pub fn write_cell(self, record: &Record, out: &mut Vec<u8>) {
         match self {
             Column::Call if record.call != record.op.name() => {
@@ -194,15 +211,34 @@ impl Column {
                 out.extend_from_slice(record.op.name().as_bytes());
             }
             Column::Origin if record.squat == Some(true) => out.extend_from_slice(b"SQUAT"),
+            Column::Container if record.host_ipc == Some(true) => {
+                self.write(record, out);
+                out.extend_from_slice(b" HOST-IPC");
+            }
             _ => self.write(record, out),
         }
     }
 }
 
-/// `details`: the flags of a shmget; `shmid=65581 addr=0x0 SHM_RDONLY ->
-/// 0x7f16d4bd1000` for a shmat (with how sure the address is); `addr=...`
-/// for a shmdt; `shmid=65581 IPC_RMID` for a shmctl.
+/// `details`: the reason of a failed call first (the table shows it after
+/// the errno), then the flags of a shmget; `shmid=65581 addr=0x0
+/// SHM_RDONLY -> 0x7f16d4bd1000` for a shmat (with how sure the address
+/// is); `addr=...` for a shmdt; `shmid=65581 IPC_RMID` for a shmctl.
 fn write_details(r: &Record, out: &mut Vec<u8>) {
+    if let Some(reason) = r.reason {
+        out.extend_from_slice(reason.as_bytes());
+        let start = out.len();
+        out.extend_from_slice(b"; ");
+        write_call_details(r, out);
+        if out[start..] == *b"; -" {
+            out.truncate(start);
+        }
+        return;
+    }
+    write_call_details(r, out);
+}
+
+fn write_call_details(r: &Record, out: &mut Vec<u8>) {
     use Column::*;
     match r.op {
         Op::Shmget => Flags.write(r, out),
