@@ -1,8 +1,9 @@
 //! Why a call failed: the kernel's state that the BPF side read as the call
-//! returned (`explain_failure`: the caller's ipc namespace's limits and
-//! usage, the segment the key or id names, the caller's ids), turned into a
-//! stable code and a text with the numbers. Where the state does not settle
-//! the cause, the text says what is known and that it is not exact.
+//! returned (`explain`, into a failure's details, [`RawFailure`]: the
+//! caller's ipc namespace's limits and usage, the segment the key or id
+//! names, the caller's ids), turned into a stable code and a text with the
+//! numbers. Where the state does not settle the cause, the text says what
+//! is known and that it is not exact.
 //!
 //! The host's own settings that no event carries (`vm.hugetlb_shm_group`,
 //! free huge pages) are read when such an event is decoded, after the call:
@@ -12,7 +13,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use crate::domain::Op;
-use crate::event::RawEvent;
+use crate::event::{RawEvent, RawFailure};
 use crate::skel::types::shm_why;
 
 // include/uapi/linux/ipc.h, shm.h, errno-base.h
@@ -33,8 +34,9 @@ const EINVAL: i64 = 22;
 const ENOSPC: i64 = 28;
 /// ipc/util.h: at most this many ids per namespace (without ipcmni_extend).
 const IPCMNI: i64 = 1 << 15;
-/// The BPF side looks for a key at this many indexes (KEY_SCAN_SLOTS).
-const KEY_SCAN_MAX: u32 = 32;
+/// Why a key lookup that found nothing is not exact (`WHY_INEXACT`).
+const INEXACT: &str = " (not exact: no segment with the key was found, but the kernel's key \
+                       table could not be read in full: being resized, or a long hash chain)";
 
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,23 +65,25 @@ pub const CODES: [&str; 14] = [
     "unknown",
 ];
 
-/// The reason of a failed call; `None` for a successful one, and for a
-/// failed shmat, shmdt or shmctl whose cause is not cheap and exact to know.
-pub fn explain(raw: &RawEvent, op: Op) -> Option<Reason> {
+/// The reason of a failed call, from its event and the details the BPF
+/// side read for it (`needs_details` there says for which); `None` for a
+/// successful call, and for a failed shmat, shmdt or shmctl whose cause is
+/// not cheap and exact to know.
+pub fn explain(raw: &RawEvent, failure: Option<&RawFailure>, op: Op) -> Option<Reason> {
     if raw.ret >= 0 {
         return None;
     }
     let err = -raw.ret;
-    match op {
-        Op::Shmget => Some(shmget(raw, err)),
-        Op::Shmat => shmat(raw, err),
-        Op::Shmctl => shmctl(raw, err),
-        Op::Shmdt => None,
+    match (op, failure) {
+        (Op::Shmget, _) => Some(shmget(raw, failure, err)),
+        (Op::Shmat, Some(f)) => shmat(raw, f, err),
+        (Op::Shmctl, Some(f)) => shmctl(raw, f, err),
+        _ => None,
     }
 }
 
-fn has(raw: &RawEvent, bit: shm_why) -> bool {
-    raw.why & bit.0 != 0
+fn has(f: &RawFailure, bit: shm_why) -> bool {
+    f.why & bit.0 != 0
 }
 
 fn reason(code: &'static str, text: String) -> Reason {
@@ -96,77 +100,98 @@ fn page_size() -> u64 {
     })
 }
 
-fn shmget(raw: &RawEvent, err: i64) -> Reason {
-    let (key, size, flags) = (raw.args.key, raw.args.size, raw.args.shmflg);
-    let found = has(raw, shm_why::WHY_SEG);
-    // A key the BPF side could not look for everywhere may name a segment.
-    let unsure = key != 0 && !found && has(raw, shm_why::WHY_SCAN_CUT);
-    let unsure_note = if unsure {
-        format!(" (not exact: the key was looked for at the first {KEY_SCAN_MAX} indexes only)")
-    } else {
-        String::new()
-    };
+fn shmget(raw: &RawEvent, failure: Option<&RawFailure>, err: i64) -> Reason {
+    let (key, flags) = (raw.args.key, raw.args.shmflg);
     let huge = flags & SHM_HUGETLB != 0;
-    match err {
-        ENOENT if flags & IPC_CREAT == 0 => reason(
+    match (err, failure) {
+        (ENOENT, _) if flags & IPC_CREAT == 0 => reason(
             "no_key",
             format!(
                 "no segment with key 0x{:08x} in ipc namespace {}, and no IPC_CREAT",
                 key as u32, raw.ipcns
             ),
         ),
-        ENOENT if huge => reason(
+        (ENOENT, _) if huge => reason(
             "hugetlb_size",
             format!(
                 "no hugetlbfs for huge pages of {} (inferred from ENOENT with SHM_HUGETLB; not read)",
                 huge_size_text(flags)
             ),
         ),
+        (ENOMEM, _) if !huge => reason(
+            "unknown",
+            "out of memory for the segment (kernel memory or the overcommit limit; not read)"
+                .into(),
+        ),
+        (_, Some(f)) => shmget_by_state(raw, f, err),
+        _ => reason(
+            "unknown",
+            format!(
+                "{} not explained (no state is read for it)",
+                crate::decode::errno_name(raw.ret).unwrap_or("error")
+            ),
+        ),
+    }
+}
+
+/// A failed shmget whose errno names some state, with that state.
+fn shmget_by_state(raw: &RawEvent, f: &RawFailure, err: i64) -> Reason {
+    let (key, size, flags) = (raw.args.key, raw.args.size, raw.args.shmflg);
+    let found = has(f, shm_why::WHY_SEG);
+    // No segment found for a key where the lookup could not see all: the
+    // key may have one, and a reason drawn from the limits may be wrong.
+    let inexact = if key != 0 && !found && has(f, shm_why::WHY_INEXACT) {
+        INEXACT
+    } else {
+        ""
+    };
+    let huge = flags & SHM_HUGETLB != 0;
+    match err {
         EEXIST if found => reason(
             "exists",
             format!(
                 "segment 0x{:08x} exists: id {}, owner uid {}, created by pid {} (uid {})",
-                key as u32, raw.seg_id, raw.seg_uid, raw.seg_cpid, raw.seg_cuid
+                key as u32, f.seg_id, f.seg_uid, f.seg_cpid, f.seg_cuid
             ),
         ),
         EEXIST => reason(
             "exists",
             format!(
-                "a segment with key 0x{:08x} exists (IPC_CREAT|IPC_EXCL); it could not be read{unsure_note}",
+                "a segment with key 0x{:08x} exists (IPC_CREAT|IPC_EXCL); it was gone at return{inexact}",
                 key as u32
             ),
         ),
-        EINVAL if found && size > raw.seg_size => reason(
+        EINVAL if found && size > f.seg_size => reason(
             "too_small",
             format!(
                 "segment 0x{:08x} has {} bytes, {size} asked",
-                key as u32, raw.seg_size
+                key as u32, f.seg_size
             ),
         ),
         EINVAL if found => reason(
             "unknown",
             format!(
                 "segment 0x{:08x} exists with {} bytes, {size} asked: EINVAL not explained",
-                key as u32, raw.seg_size
+                key as u32, f.seg_size
             ),
         ),
-        EINVAL if size < 1 => reason("shmmin", format!("size {size} < shmmin 1{unsure_note}")),
-        EINVAL if size > raw.ns_shmmax => reason(
+        EINVAL if size < 1 => reason("shmmin", format!("size {size} < shmmin 1{inexact}")),
+        EINVAL if size > f.shmmax => reason(
             "shmmax",
-            format!("size {size} > shmmax {}{unsure_note}", raw.ns_shmmax),
+            format!("size {size} > shmmax {}{inexact}", f.shmmax),
         ),
         EINVAL if huge => reason(
             "hugetlb_size",
             format!(
-                "huge pages of {} not supported (inferred: the size is within shmmax {}; not read){unsure_note}",
+                "huge pages of {} not supported (inferred: the size is within shmmax {}; not read){inexact}",
                 huge_size_text(flags),
-                raw.ns_shmmax
+                f.shmmax
             ),
         ),
         ENOSPC => {
             let pages = size.div_ceil(page_size());
-            let (tot, all) = (raw.ns_shm_tot, raw.ns_shmall);
-            let (in_use, mni) = (i64::from(raw.ns_in_use), i64::from(raw.ns_shmmni));
+            let (tot, all) = (f.shm_tot, f.shmall);
+            let (in_use, mni) = (i64::from(f.in_use), i64::from(f.shmmni));
             if tot.saturating_add(pages) > all {
                 reason(
                     "shmall",
@@ -188,26 +213,19 @@ fn shmget(raw: &RawEvent, err: i64) -> Reason {
             }
         }
         EACCES if found => permission(
-            raw,
+            f,
             requested(flags),
-            &format!("0x{:08x} (id {})", key as u32, raw.seg_id),
+            &format!("0x{:08x} (id {})", key as u32, f.seg_id),
         ),
-        EPERM if huge => hugetlb_perm(raw),
+        EPERM if huge => hugetlb_perm(raw, f),
         ENOMEM if huge => hugetlb_pages(raw),
-        ENOMEM => reason(
+        _ => reason(
             "unknown",
-            "out of memory for the segment (kernel memory or the overcommit limit; not read)"
-                .into(),
+            format!(
+                "{} not explained by the state read{inexact}",
+                crate::decode::errno_name(raw.ret).unwrap_or("error")
+            ),
         ),
-        _ => {
-            reason(
-                "unknown",
-                format!(
-                    "{} not explained by the state read{unsure_note}",
-                    crate::decode::errno_name(raw.ret).unwrap_or("error")
-                ),
-            )
-        }
     }
 }
 
@@ -228,11 +246,11 @@ fn rwx(bits: u32) -> String {
 
 /// EACCES: the segment's mode and owner against the caller's ids, as
 /// ipcperms checks them.
-fn permission(raw: &RawEvent, asked: u32, segment: &str) -> Reason {
-    let mode = raw.seg_mode & 0o777;
-    let (class, granted) = if raw.euid == raw.seg_cuid || raw.euid == raw.seg_uid {
+fn permission(f: &RawFailure, asked: u32, segment: &str) -> Reason {
+    let mode = f.seg_mode & 0o777;
+    let (class, granted) = if f.euid == f.seg_cuid || f.euid == f.seg_uid {
         ("owner", mode >> 6)
-    } else if raw.fsgid == raw.seg_cgid || raw.fsgid == raw.seg_gid {
+    } else if f.fsgid == f.seg_cgid || f.fsgid == f.seg_gid {
         ("group", mode >> 3)
     } else {
         ("other", mode)
@@ -241,16 +259,16 @@ fn permission(raw: &RawEvent, asked: u32, segment: &str) -> Reason {
     let who = format!(
         "segment {segment} mode 0{mode:03o}, owner uid {} gid {}, creator uid {} gid {}: \
          euid {} gid {} is {class}, granted {}, asked {}",
-        raw.seg_uid,
-        raw.seg_gid,
-        raw.seg_cuid,
-        raw.seg_cgid,
-        raw.euid,
-        raw.fsgid,
+        f.seg_uid,
+        f.seg_gid,
+        f.seg_cuid,
+        f.seg_cgid,
+        f.euid,
+        f.fsgid,
         rwx(granted),
         rwx(asked)
     );
-    if asked & !granted == 0 || has(raw, shm_why::WHY_CAP_IPC_OWNER) {
+    if asked & !granted == 0 || has(f, shm_why::WHY_CAP_IPC_OWNER) {
         return reason(
             "unknown",
             format!(
@@ -258,10 +276,10 @@ fn permission(raw: &RawEvent, asked: u32, segment: &str) -> Reason {
             ),
         );
     }
-    let groups = if class == "other" && raw.ngroups > 0 {
+    let groups = if class == "other" && f.ngroups > 0 {
         format!(
             " (not exact: {} supplementary groups not read)",
-            raw.ngroups
+            f.ngroups
         )
     } else {
         String::new()
@@ -300,10 +318,10 @@ fn read_number(path: &str) -> Option<u64> {
 
 /// EPERM with SHM_HUGETLB: hugetlb_file_setup refuses a caller that has
 /// neither CAP_IPC_LOCK nor the group `vm.hugetlb_shm_group`.
-fn hugetlb_perm(raw: &RawEvent) -> Reason {
+fn hugetlb_perm(raw: &RawEvent, f: &RawFailure) -> Reason {
     let group = read_number("/proc/sys/vm/hugetlb_shm_group");
-    let lock = has(raw, shm_why::WHY_CAP_IPC_LOCK);
-    let in_group = group == Some(u64::from(raw.fsgid));
+    let lock = has(f, shm_why::WHY_CAP_IPC_LOCK);
+    let in_group = group == Some(u64::from(f.fsgid));
     if lock || in_group {
         return reason(
             "unknown",
@@ -318,10 +336,10 @@ fn hugetlb_perm(raw: &RawEvent) -> Reason {
         );
     }
     let group = group.map_or("unreadable".to_string(), |g| g.to_string());
-    let groups = if raw.ngroups > 0 {
+    let groups = if f.ngroups > 0 {
         format!(
             " (not exact: {} supplementary groups not read)",
-            raw.ngroups
+            f.ngroups
         )
     } else {
         String::new()
@@ -331,7 +349,7 @@ fn hugetlb_perm(raw: &RawEvent) -> Reason {
         format!(
             "no CAP_IPC_LOCK, and gid {} is not vm.hugetlb_shm_group {group} (read after the call){groups}; \
              RLIMIT_MEMLOCK {} bytes, {} asked (older kernels allowed huge pages within it)",
-            raw.fsgid, raw.memlock, raw.args.size
+            f.fsgid, f.memlock, raw.args.size
         ),
     )
 }
@@ -361,8 +379,8 @@ fn hugetlb_pages(raw: &RawEvent) -> Reason {
     reason("hugetlb_pages", text)
 }
 
-fn no_id(raw: &RawEvent) -> Option<Reason> {
-    (has(raw, shm_why::WHY_SEARCHED) && !has(raw, shm_why::WHY_SEG)).then(|| {
+fn no_id(raw: &RawEvent, f: &RawFailure) -> Option<Reason> {
+    (has(f, shm_why::WHY_SEARCHED) && !has(f, shm_why::WHY_SEG)).then(|| {
         reason(
             "no_id",
             format!(
@@ -373,32 +391,32 @@ fn no_id(raw: &RawEvent) -> Option<Reason> {
     })
 }
 
-fn shmat(raw: &RawEvent, err: i64) -> Option<Reason> {
+fn shmat(raw: &RawEvent, f: &RawFailure, err: i64) -> Option<Reason> {
     let flags = raw.args.shmflg;
     match err {
-        EINVAL => no_id(raw),
-        EACCES if has(raw, shm_why::WHY_SEG) => {
+        EINVAL => no_id(raw, f),
+        EACCES if has(f, shm_why::WHY_SEG) => {
             // do_shmat: read, and write unless SHM_RDONLY, and exec with SHM_EXEC.
             let mut asked = if flags & SHM_RDONLY != 0 { 4 } else { 6 };
             if flags & SHM_EXEC != 0 {
                 asked |= 1;
             }
-            Some(permission(raw, asked, &format!("id {}", raw.args.shmid)))
+            Some(permission(f, asked, &format!("id {}", raw.args.shmid)))
         }
         _ => None,
     }
 }
 
-fn shmctl(raw: &RawEvent, err: i64) -> Option<Reason> {
+fn shmctl(raw: &RawEvent, f: &RawFailure, err: i64) -> Option<Reason> {
     let cmd = raw.args.cmd & !IPC_64;
     match err {
-        EINVAL => no_id(raw),
-        ENOMEM if cmd == SHM_LOCK && has(raw, shm_why::WHY_SEG) => Some(reason(
+        EINVAL => no_id(raw, f),
+        ENOMEM if cmd == SHM_LOCK && has(f, shm_why::WHY_SEG) => Some(reason(
             "memlock",
             format!(
                 "SHM_LOCK of {} bytes, RLIMIT_MEMLOCK {} bytes (not exact: what the user has \
                  locked already is not read)",
-                raw.seg_size, raw.memlock
+                f.seg_size, f.memlock
             ),
         )),
         _ => None,
@@ -410,7 +428,8 @@ mod tests {
     use super::*;
     use crate::skel::types::shm_op;
 
-    fn failed(key: i32, size: u64, shmflg: i32, errno: i64) -> RawEvent {
+    /// A failed shmget and its details, with the limits of a namespace.
+    fn failed(key: i32, size: u64, shmflg: i32, errno: i64) -> (RawEvent, RawFailure) {
         let mut raw = RawEvent::default();
         raw.args.op = shm_op::OP_SHMGET;
         raw.args.key = key;
@@ -418,113 +437,134 @@ mod tests {
         raw.args.shmflg = shmflg;
         raw.ret = -errno;
         raw.ipcns = 4026531839;
-        raw.why = shm_why::WHY_NS.0;
-        raw.ns_shmmax = 8192;
-        raw.ns_shmall = 2048;
-        raw.ns_shm_tot = 100;
-        raw.ns_shmmni = 32;
-        raw.ns_in_use = 3;
-        raw
+        let f = RawFailure {
+            why: shm_why::WHY_NS.0,
+            shmmax: 8192,
+            shmall: 2048,
+            shm_tot: 100,
+            shmmni: 32,
+            in_use: 3,
+            ..Default::default()
+        };
+        (raw, f)
     }
 
-    fn code_and_text(raw: &RawEvent) -> (&'static str, String) {
-        let r = explain(raw, Op::Shmget).unwrap();
+    fn code_and_text((raw, f): &(RawEvent, RawFailure)) -> (&'static str, String) {
+        let r = explain(raw, Some(f), Op::Shmget).unwrap();
         (r.code, r.text)
     }
 
     #[test]
     fn limits_with_their_numbers() {
-        let raw = failed(0, 9000, IPC_CREAT, EINVAL);
+        let failure = failed(0, 9000, IPC_CREAT, EINVAL);
         assert_eq!(
-            code_and_text(&raw),
+            code_and_text(&failure),
             ("shmmax", "size 9000 > shmmax 8192".into())
         );
-        let raw = failed(0, 0, IPC_CREAT, EINVAL);
-        assert_eq!(code_and_text(&raw).0, "shmmin");
-        let mut raw = failed(0, 4 * page_size(), IPC_CREAT, ENOSPC);
-        raw.ns_shm_tot = 2048;
+        let failure = failed(0, 0, IPC_CREAT, EINVAL);
+        assert_eq!(code_and_text(&failure).0, "shmmin");
+        let mut failure = failed(0, 4 * page_size(), IPC_CREAT, ENOSPC);
+        failure.1.shm_tot = 2048;
         assert_eq!(
-            code_and_text(&raw),
+            code_and_text(&failure),
             (
                 "shmall",
                 "shmall: 2048 of 2048 pages in use, 4 asked".into()
             )
         );
-        let mut raw = failed(0, 4096, IPC_CREAT, ENOSPC);
-        raw.ns_in_use = 32;
+        let mut failure = failed(0, 4096, IPC_CREAT, ENOSPC);
+        failure.1.in_use = 32;
         assert_eq!(
-            code_and_text(&raw),
+            code_and_text(&failure),
             ("shmmni", "shmmni: 32 of 32 segments in use".into())
         );
-        let raw = failed(0, 4096, IPC_CREAT, ENOSPC);
-        assert_eq!(code_and_text(&raw).0, "unknown");
+        let failure = failed(0, 4096, IPC_CREAT, ENOSPC);
+        assert_eq!(code_and_text(&failure).0, "unknown");
     }
 
     #[test]
     fn the_segment_of_the_key() {
-        let mut raw = failed(0x1234, 8192, 0, EINVAL);
-        raw.why |= shm_why::WHY_SEARCHED.0 | shm_why::WHY_SEG.0;
-        raw.seg_size = 4096;
+        let mut failure = failed(0x1234, 8192, 0, EINVAL);
+        failure.1.why |= shm_why::WHY_SEARCHED.0 | shm_why::WHY_SEG.0;
+        failure.1.seg_size = 4096;
         assert_eq!(
-            code_and_text(&raw),
+            code_and_text(&failure),
             (
                 "too_small",
                 "segment 0x00001234 has 4096 bytes, 8192 asked".into()
             )
         );
+        let (raw, f) = &mut failure;
         raw.ret = -EEXIST;
         raw.args.shmflg = IPC_CREAT | 0o2000;
-        (raw.seg_id, raw.seg_uid, raw.seg_cpid, raw.seg_cuid) = (65585, 65534, 5946, 65534);
+        (f.seg_id, f.seg_uid, f.seg_cpid, f.seg_cuid) = (65585, 65534, 5946, 65534);
         assert_eq!(
-            code_and_text(&raw),
+            code_and_text(&failure),
             (
                 "exists",
                 "segment 0x00001234 exists: id 65585, owner uid 65534, created by pid 5946 (uid 65534)"
                     .into()
             )
         );
-        let raw = failed(0x1234, 0, 0, ENOENT);
-        assert_eq!(code_and_text(&raw).0, "no_key");
-        // Not found where not every index was read: the text says so.
-        let mut raw = failed(0x1234, 9000, IPC_CREAT, EINVAL);
-        raw.why |= shm_why::WHY_SEARCHED.0 | shm_why::WHY_SCAN_CUT.0;
-        assert!(code_and_text(&raw).1.contains("not exact"));
+        // ENOENT without IPC_CREAT: the flags say why, no details needed.
+        let (raw, _) = failed(0x1234, 0, 0, ENOENT);
+        let r = explain(&raw, None, Op::Shmget).unwrap();
+        assert_eq!(
+            (r.code, r.text.as_str()),
+            (
+                "no_key",
+                "no segment with key 0x00001234 in ipc namespace 4026531839, and no IPC_CREAT"
+            )
+        );
+        // Not found where the lookup could not see every segment: the
+        // limit is named, and the text says it is not exact.
+        let mut failure = failed(0x1234, 9000, IPC_CREAT, EINVAL);
+        failure.1.why |= shm_why::WHY_SEARCHED.0 | shm_why::WHY_INEXACT.0;
+        let (code, text) = code_and_text(&failure);
+        assert_eq!(code, "shmmax");
+        assert!(text.starts_with("size 9000 > shmmax 8192 (not exact: "), "{text}");
+        // Found exactly nothing: the limit, no note.
+        failure.1.why &= !shm_why::WHY_INEXACT.0;
+        assert_eq!(code_and_text(&failure).1, "size 9000 > shmmax 8192");
     }
 
     #[test]
     fn mode_against_the_callers_ids() {
-        let mut raw = failed(0x1234, 0, 0o600, EACCES);
-        raw.why |= shm_why::WHY_SEARCHED.0 | shm_why::WHY_SEG.0 | shm_why::WHY_CRED.0;
-        (raw.seg_mode, raw.seg_id) = (0o600, 7);
-        (raw.euid, raw.fsgid) = (65534, 65534);
-        let (code, text) = code_and_text(&raw);
+        let mut failure = failed(0x1234, 0, 0o600, EACCES);
+        let f = &mut failure.1;
+        f.why |= shm_why::WHY_SEARCHED.0 | shm_why::WHY_SEG.0 | shm_why::WHY_CRED.0;
+        (f.seg_mode, f.seg_id) = (0o600, 7);
+        (f.euid, f.fsgid) = (65534, 65534);
+        let (code, text) = code_and_text(&failure);
         assert_eq!(code, "mode");
         assert!(
             text.ends_with("euid 65534 gid 65534 is other, granted ---, asked rw-"),
             "{text}"
         );
-        raw.ngroups = 2;
-        assert!(code_and_text(&raw).1.contains("not exact"));
+        failure.1.ngroups = 2;
+        assert!(code_and_text(&failure).1.contains("not exact"));
         // The mode allows it: not blamed on the mode.
-        raw.seg_mode = 0o666;
-        assert_eq!(code_and_text(&raw).0, "unknown");
+        failure.1.seg_mode = 0o666;
+        assert_eq!(code_and_text(&failure).0, "unknown");
     }
 
     #[test]
     fn every_failed_shmget_has_a_reason_and_others_only_where_known() {
         for errno in [1, 2, 12, 13, 17, 22, 28, 5] {
-            let raw = failed(0x1234, 4096, IPC_CREAT, errno);
-            let r = explain(&raw, Op::Shmget).unwrap();
-            assert!(CODES.contains(&r.code), "{r:?}");
-            assert!(!r.text.contains(['\t', '\n']));
+            let (raw, f) = failed(0x1234, 4096, IPC_CREAT, errno);
+            for details in [Some(&f), None] {
+                let r = explain(&raw, details, Op::Shmget).unwrap();
+                assert!(CODES.contains(&r.code), "{r:?}");
+                assert!(!r.text.contains(['\t', '\n']));
+            }
         }
-        let mut raw = failed(0, 0, 0, EINVAL);
+        let (mut raw, mut f) = failed(0, 0, 0, EINVAL);
         raw.args.op = shm_op::OP_SHMAT;
         raw.args.shmid = 99;
-        assert_eq!(explain(&raw, Op::Shmat), None, "not looked for");
-        raw.why = (shm_why::WHY_SEARCHED).0;
-        assert_eq!(explain(&raw, Op::Shmat).unwrap().code, "no_id");
+        assert_eq!(explain(&raw, None, Op::Shmat), None, "not looked for");
+        f.why = shm_why::WHY_SEARCHED.0;
+        assert_eq!(explain(&raw, Some(&f), Op::Shmat).unwrap().code, "no_id");
         raw.ret = 0;
-        assert_eq!(explain(&raw, Op::Shmat), None);
+        assert_eq!(explain(&raw, Some(&f), Op::Shmat), None);
     }
 }

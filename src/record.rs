@@ -254,7 +254,7 @@ impl Decoder {
 
     /// Decodes one ring-buffer record: the bytes of a raw event.
     pub fn decode(&mut self, data: &[u8]) -> Result<Record<'_>, UnknownRaw> {
-        let raw = event::raw_event(data)?;
+        let (raw, failure) = event::raw_event(data)?;
         let args = &raw.args;
         let op = Op::from_raw(args.op)?;
         let abi = Abi::from_raw(args.abi)?;
@@ -291,7 +291,7 @@ impl Decoder {
             previous.extend_from_slice(data);
             *known = cgroup.is_some();
             self.generation += 1;
-            self.reason = reason::explain(raw, op);
+            self.reason = reason::explain(raw, failure, op);
         }
         let outcome = segment::outcome(raw, op);
         let attach_from = AttachAddrFrom::from_raw(raw.attach_addr_from)?;

@@ -149,7 +149,8 @@ struct {
 struct shm_event shm_event_btf_anchor = {};
 /* The same for the loss reasons, which userspace reads the counters by. */
 enum lost_reason lost_reason_btf_anchor = LOST_RINGBUF_FULL;
-/* And what explain_failure read, which userspace decodes the reason by. */
+/* And a failure's event with its details, and what they hold. */
+struct shm_failure_event shm_failure_event_btf_anchor = {};
 enum shm_why shm_why_btf_anchor = WHY_NS;
 
 static __always_inline void count_lost(__u32 reason)
@@ -412,6 +413,26 @@ static __always_inline struct kern_ipc_perm *shm_idr_find(struct ipc_namespace *
 	return NULL;
 }
 
+/* The segment with this id, as ipc_obtain_object_check finds it: NULL where
+ * there is none (or it is being removed). */
+static __always_inline struct kern_ipc_perm *find_id(struct ipc_namespace *ns, __s32 id)
+{
+	struct kern_ipc_perm *perm;
+
+	perm = shm_idr_find(ns, id & IPCMNI_IDX_MASK);
+	if (!perm || BPF_CORE_READ(perm, id) != id)
+		perm = shm_idr_find(ns, id & IPCMNI_EXT_IDX_MASK);
+	if (!perm || BPF_CORE_READ(perm, id) != id || BPF_CORE_READ(perm, deleted))
+		return NULL;
+	return perm;
+}
+
+static __always_inline struct shmid_kernel *shm_of(struct kern_ipc_perm *perm)
+{
+	return (struct shmid_kernel *)((void *)perm -
+				       bpf_core_field_offset(struct shmid_kernel, shm_perm));
+}
+
 /* Owner and creator of the segment a successful shmget returned, as they
  * are at return: exact, where reading /proc/sysvipc/shm later would race
  * with the segment's removal. */
@@ -420,29 +441,26 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
 	struct kern_ipc_perm *perm;
-	struct shmid_kernel *shp;
 
 	event->newest_idx = bpf_core_field_exists(struct ipc_ids, last_idx)
 		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].last_idx) : -1;
-	perm = shm_idr_find(ns, id & IPCMNI_IDX_MASK);
-	if (!perm || BPF_CORE_READ(perm, id) != id)
-		perm = shm_idr_find(ns, id & IPCMNI_EXT_IDX_MASK);
-	if (!perm || BPF_CORE_READ(perm, id) != id || BPF_CORE_READ(perm, deleted))
+	perm = find_id(ns, id);
+	if (!perm)
 		return;
-	shp = (struct shmid_kernel *)((void *)perm -
-				      bpf_core_field_offset(struct shmid_kernel, shm_perm));
 	event->seg_found = 1;
 	event->seg_uid = BPF_CORE_READ(perm, uid.val);
 	event->seg_cuid = BPF_CORE_READ(perm, cuid.val);
-	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
+	event->seg_cpid = BPF_CORE_READ(shm_of(perm), shm_cprid, numbers[0].nr);
 }
 
 /* ---- why a call failed ----
- * Read at return, for failed calls only, and only for the errnos that
- * name some state (an ENOENT of shmget without IPC_CREAT is its flags,
- * and costs nothing here): the caller's ipc namespace's limits and usage,
- * the segment the key or id names, the caller's ids and capabilities.
- * Userspace (reason.rs) turns them into the reason. */
+ * For the errnos that name some state (needs_details), the event carries a
+ * struct shm_failure: the raw numbers the kernel held at return (the
+ * caller's ipc namespace's limits and usage, the segment the key or id
+ * names, the caller's ids and capabilities); userspace (reason.rs) derives
+ * the reason. Other events, successful ones and the common failures that
+ * their flags explain (a shmget's ENOENT without IPC_CREAT), stay small and
+ * pay nothing for this. */
 
 #define EPERM 1
 #define ENOENT 2
@@ -452,201 +470,178 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 #define EINVAL 22
 #define ENOSPC 28
 
-/* include/uapi/linux/ipc.h, shm.h */
-#define IPC_CREAT 00001000
-#define SHM_HUGETLB 04000
+/* include/uapi/linux/ipc.h, shm.h, capability.h, resource.h */
+#define IPC_STAT 2
 #define IPC_64 0x0100
+#define SHM_HUGETLB 04000
 #define SHM_LOCK 11
+#define SHM_UNLOCK 12
 #define RLIMIT_MEMLOCK 8
 #define CAP_IPC_LOCK 14
 #define CAP_IPC_OWNER 15
 
-/* By key, the segment is looked for at the first KEY_SCAN_SLOTS indexes
- * (the kernel gives a new segment the lowest free index): each is a read in
- * a loop the verifier walks through, in every program, so the bound is kept
- * low (128 lookups as shm_idr_find does them made loading slower by a
- * second; 64 slots of a leaf, by 60 ms a program). A key beyond is
- * reported as not searched (WHY_SCAN_CUT). */
-#define KEY_SCAN_LEAVES 1
-#define KEY_SCAN_SLOTS 32
-
-static __always_inline void record_segment(struct shm_event *event, struct kern_ipc_perm *perm)
+static __always_inline bool needs_details(const struct shm_args *args, long ret)
 {
-	struct shmid_kernel *shp = (struct shmid_kernel *)((void *)perm -
-		bpf_core_field_offset(struct shmid_kernel, shm_perm));
+	__u32 cmd = args->cmd & ~IPC_64;
+	long err = -ret;
 
-	event->why |= WHY_SEG;
-	event->seg_found = 1;
-	event->seg_id = BPF_CORE_READ(perm, id);
-	event->seg_uid = BPF_CORE_READ(perm, uid.val);
-	event->seg_gid = BPF_CORE_READ(perm, gid.val);
-	event->seg_cuid = BPF_CORE_READ(perm, cuid.val);
-	event->seg_cgid = BPF_CORE_READ(perm, cgid.val);
-	event->seg_mode = BPF_CORE_READ(perm, mode);
-	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
-	event->seg_size = BPF_CORE_READ(shp, shm_segsz);
+	if (ret >= 0)
+		return false;
+	if (args->op == OP_SHMGET)
+		return err == EINVAL || err == ENOSPC || err == EEXIST || err == EACCES ||
+		       ((err == EPERM || err == ENOMEM) && (args->shmflg & SHM_HUGETLB));
+	if (args->op == OP_SHMAT)
+		return err == EINVAL || err == EACCES;
+	/* shmctl: the commands that name a segment by id (SHM_STAT's is an
+	 * index) */
+	if (args->op == OP_SHMCTL)
+		return (cmd <= IPC_STAT || cmd == SHM_LOCK || cmd == SHM_UNLOCK) &&
+		       (err == EINVAL || (err == ENOMEM && cmd == SHM_LOCK));
+	return false;
 }
 
-/* The xarray node (shift 0) whose slots hold the indexes from `base`, a
- * multiple of `chunk`; NULL where there is none. */
-static __always_inline struct xa_node *xa_leaf(void *head, unsigned long base,
-					       unsigned long chunk)
+/* jhash2() of one 32-bit word (include/linux/jhash.h), the hash the ipc key
+ * table (an rhashtable keyed by the 4-byte key, no hash function of its
+ * own) puts a key in its bucket by. */
+static __always_inline __u32 rol32(__u32 word, unsigned int shift)
 {
-	struct xa_node *node = (struct xa_node *)((unsigned long)head - 2);
-	unsigned char shift;
-	void *entry;
+	return (word << shift) | (word >> (32 - shift));
+}
 
-	if ((base >> BPF_CORE_READ(node, shift)) >= chunk)
+static __always_inline __u32 jhash_one_word(__u32 key, __u32 seed)
+{
+	__u32 a, b, c;
+
+	a = b = c = 0xdeadbeef + (1 << 2) + seed;
+	a += key;
+	c ^= b; c -= rol32(b, 14);
+	a ^= c; a -= rol32(c, 11);
+	b ^= a; b -= rol32(a, 25);
+	c ^= b; c -= rol32(b, 16);
+	a ^= c; a -= rol32(c, 4);
+	b ^= a; b -= rol32(a, 14);
+	c ^= b; c -= rol32(b, 24);
+	return c;
+}
+
+/* Entries of one bucket's chain read at most; the table grows at 3/4 full,
+ * so a chain this long is all but impossible: then, and while the table
+ * is being resized or is nested (an allocation that fell back under memory
+ * pressure), a key not found is reported as not looked up exactly. */
+#define KEY_CHAIN_MAX 8
+
+/* The segment with this key, as ipc_findkey finds it: the bucket of the
+ * key's hash in the namespace's key table, its chain walked (a bucket
+ * holds a lock bit, bit 0; a chain ends at a "nulls" marker, odd). No lock
+ * is held: a segment made or removed meanwhile may be seen or not. */
+static __always_inline struct kern_ipc_perm *find_key(struct shm_failure *failure,
+						      struct ipc_namespace *ns, __s32 key)
+{
+	struct bucket_table *table = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].key_ht.tbl);
+	__u32 bucket = jhash_one_word(key, BPF_CORE_READ(table, hash_rnd)) &
+		       (BPF_CORE_READ(table, size) - 1);
+	unsigned long entry = 0;
+
+	failure->why |= WHY_SEARCHED;
+	if (BPF_CORE_READ(table, nest)) {
+		failure->why |= WHY_INEXACT;
 		return NULL;
-	for (int level = 0; level < XA_MAX_LEVELS; level++) {
-		shift = BPF_CORE_READ(node, shift);
-		if (shift == 0)
-			return node;
+	}
+	bpf_probe_read_kernel(&entry, sizeof(entry),
+			      (void *)table + bpf_core_field_offset(struct bucket_table, buckets) +
+				      bucket * sizeof(void *));
+	entry &= ~1UL;
+	for (int i = 0; i < KEY_CHAIN_MAX && entry && !(entry & 1); i++) {
+		struct kern_ipc_perm *perm = (struct kern_ipc_perm *)(entry -
+			bpf_core_field_offset(struct kern_ipc_perm, khtnode));
+
+		if (BPF_CORE_READ(perm, key) == key)
+			return perm;
 		bpf_probe_read_kernel(&entry, sizeof(entry),
-				      &node->slots[(base >> shift) & (chunk - 1)]);
-		if (!xa_is_node(entry))
-			return NULL;
-		node = (struct xa_node *)((unsigned long)entry - 2);
+				      (void *)entry + bpf_core_field_offset(struct rhash_head, next));
 	}
+	/* A chain read only in part, or a table being resized (the segment
+	 * may be in the next one). */
+	if ((entry && !(entry & 1)) || BPF_CORE_READ(table, future_tbl))
+		failure->why |= WHY_INEXACT;
 	return NULL;
-}
-
-/* The segment with this key, as ipc_findkey would find it, at
- * the first KEY_SCAN_SLOTS indexes of the id tree (the kernel's own lookup is a
- * hash table whose hash BPF cannot compute cheaply). */
-static __always_inline void find_key(struct shm_event *event, struct ipc_namespace *ns,
-				     __s32 key)
-{
-	const unsigned long chunk = bpf_core_field_size(struct xa_node, slots) / sizeof(void *);
-	void *head = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].ipcs_idr.idr_rt.xa_head);
-	struct kern_ipc_perm *perm = NULL, *found = NULL;
-	struct xa_node *node;
-	int max_idx = bpf_core_field_exists(struct ipc_ids, max_idx)
-		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].max_idx) : 1 << 24;
-
-	event->why |= WHY_SEARCHED;
-	if (!xa_is_node(head)) {
-		/* One segment at most, at index 0, held in the head itself. */
-		if (head && !((unsigned long)head & 3))
-			perm = head;
-		if (perm && BPF_CORE_READ(perm, key) == key && !BPF_CORE_READ(perm, deleted))
-			record_segment(event, perm);
-		return;
-	}
-	if (max_idx >= KEY_SCAN_SLOTS)
-		event->why |= WHY_SCAN_CUT;
-	for (int leaf = 0; leaf < KEY_SCAN_LEAVES && !found; leaf++) {
-		if (leaf * chunk > max_idx)
-			break;
-		node = xa_leaf(head, leaf * chunk, chunk);
-		if (!node)
-			continue;
-		for (int slot = 0; slot < KEY_SCAN_SLOTS; slot++) {
-			if (slot >= chunk)
-				break;
-			bpf_probe_read_kernel(&perm, sizeof(perm), &node->slots[slot]);
-			if (perm && !((unsigned long)perm & 3) && BPF_CORE_READ(perm, key) == key) {
-				found = perm;
-				break;
-			}
-		}
-	}
-	if (found && !BPF_CORE_READ(found, deleted)) {
-		event->why &= ~WHY_SCAN_CUT;
-		record_segment(event, found);
-	}
-}
-
-/* The segment with this id, as ipc_obtain_object_check finds it. */
-static __always_inline void find_id(struct shm_event *event, struct ipc_namespace *ns, __s32 id)
-{
-	struct kern_ipc_perm *perm;
-
-	event->why |= WHY_SEARCHED;
-	perm = shm_idr_find(ns, id & IPCMNI_IDX_MASK);
-	if (!perm || BPF_CORE_READ(perm, id) != id)
-		perm = shm_idr_find(ns, id & IPCMNI_EXT_IDX_MASK);
-	if (perm && BPF_CORE_READ(perm, id) == id && !BPF_CORE_READ(perm, deleted))
-		record_segment(event, perm);
-}
-
-static __always_inline void read_limits(struct shm_event *event, struct ipc_namespace *ns)
-{
-	event->why |= WHY_NS;
-	event->ns_shmmax = BPF_CORE_READ(ns, shm_ctlmax);
-	event->ns_shmall = BPF_CORE_READ(ns, shm_ctlall);
-	event->ns_shm_tot = BPF_CORE_READ(ns, shm_tot);
-	event->ns_shmmni = BPF_CORE_READ(ns, shm_ctlmni);
-	event->ns_in_use = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].in_use);
 }
 
 /* The ids and capabilities permission checks use (ipcperms, hugetlb's
  * can_do_hugetlb_shm), and the memory lock limit. kernel_cap_t is 64 bits
  * in every layout (two u32 words before 6.3). */
-static __always_inline void read_cred(struct shm_event *event, struct task_struct *task)
+static __always_inline void read_cred(struct shm_failure *failure, struct task_struct *task)
 {
 	const struct cred *cred = BPF_CORE_READ(task, cred);
 	__u64 caps = 0;
 
-	event->why |= WHY_CRED;
-	event->euid = BPF_CORE_READ(cred, euid.val);
-	event->fsgid = BPF_CORE_READ(cred, fsgid.val);
-	event->ngroups = BPF_CORE_READ(cred, group_info, ngroups);
+	failure->why |= WHY_CRED;
+	failure->euid = BPF_CORE_READ(cred, euid.val);
+	failure->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	failure->ngroups = BPF_CORE_READ(cred, group_info, ngroups);
 	bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
 	if (caps & (1ULL << CAP_IPC_LOCK))
-		event->why |= WHY_CAP_IPC_LOCK;
+		failure->why |= WHY_CAP_IPC_LOCK;
 	if (caps & (1ULL << CAP_IPC_OWNER))
-		event->why |= WHY_CAP_IPC_OWNER;
-	event->memlock = BPF_CORE_READ(task, signal, rlim[RLIMIT_MEMLOCK].rlim_cur);
+		failure->why |= WHY_CAP_IPC_OWNER;
+	failure->memlock = BPF_CORE_READ(task, signal, rlim[RLIMIT_MEMLOCK].rlim_cur);
 }
 
-/* A function of its own (a BPF-to-BPF call): the object holds it once, and
- * successful calls do not run through it. */
-static __noinline void explain_failure(struct shm_event *event, const struct shm_args *args,
-				       long ret)
+/* Every field of a failure's details written, as every field of an event
+ * (see emit): 0 where nothing is read. */
+static __always_inline void explain(struct shm_failure *failure, const struct shm_args *args,
+				    long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
+	struct kern_ipc_perm *perm = NULL;
 	long err = -ret;
-	int cmd;
 
-	if (args->op == OP_SHMGET) {
-		read_limits(event, ns);
-		if ((err == EEXIST || err == EINVAL || err == EACCES) && args->key != 0)
-			find_key(event, ns, args->key);
-		if (err == EACCES || err == EPERM || err == ENOMEM)
-			read_cred(event, task);
-		return;
+	failure->why = WHY_NS;
+	failure->shmmax = BPF_CORE_READ(ns, shm_ctlmax);
+	failure->shmall = BPF_CORE_READ(ns, shm_ctlall);
+	failure->shm_tot = BPF_CORE_READ(ns, shm_tot);
+	failure->shmmni = BPF_CORE_READ(ns, shm_ctlmni);
+	failure->in_use = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].in_use);
+	failure->memlock = 0;
+	failure->euid = 0;
+	failure->fsgid = 0;
+	failure->ngroups = 0;
+	failure->reserved = 0;
+	if (args->op != OP_SHMGET) {
+		failure->why |= WHY_SEARCHED;
+		perm = find_id(ns, args->shmid);
+	} else if (args->key != 0 && (err == EEXIST || err == EINVAL || err == EACCES)) {
+		perm = find_key(failure, ns, args->key);
 	}
-	cmd = args->cmd & ~IPC_64;
-	/* shmctl: the commands that name a segment by id (SHM_STAT's is an
-	 * index). One lookup site: each is more for the verifier to walk. */
-	if ((args->op == OP_SHMAT && (err == EINVAL || err == EACCES)) ||
-	    (args->op == OP_SHMCTL && (cmd <= 2 || cmd == SHM_LOCK || cmd == SHM_LOCK + 1) &&
-	     (err == EINVAL || (err == ENOMEM && cmd == SHM_LOCK)))) {
-		find_id(event, ns, args->shmid);
-		if (err != EINVAL)
-			read_cred(event, task);
+	if (perm) {
+		failure->why |= WHY_SEG;
+		failure->seg_id = BPF_CORE_READ(perm, id);
+		failure->seg_mode = BPF_CORE_READ(perm, mode);
+		failure->seg_uid = BPF_CORE_READ(perm, uid.val);
+		failure->seg_gid = BPF_CORE_READ(perm, gid.val);
+		failure->seg_cuid = BPF_CORE_READ(perm, cuid.val);
+		failure->seg_cgid = BPF_CORE_READ(perm, cgid.val);
+		failure->seg_cpid = BPF_CORE_READ(shm_of(perm), shm_cprid, numbers[0].nr);
+		failure->seg_size = BPF_CORE_READ(shm_of(perm), shm_segsz);
+	} else {
+		failure->seg_id = 0;
+		failure->seg_mode = 0;
+		failure->seg_uid = 0;
+		failure->seg_gid = 0;
+		failure->seg_cuid = 0;
+		failure->seg_cgid = 0;
+		failure->seg_cpid = 0;
+		failure->seg_size = 0;
 	}
+	if (err == EACCES || err == EPERM || err == ENOMEM)
+		read_cred(failure, task);
 }
 
-static __always_inline int emit(const struct shm_args *args, long ret)
+/* The fields every event has, each written (see emit). */
+static __always_inline void fill_event(struct shm_event *event, const struct shm_args *args,
+				       long ret)
 {
-	struct shm_event *event;
-
-	if (failed_only && ret >= 0)
-		return 0;
-	if (filter_errno_on && !errno_listed(ret))
-		return 0;
-	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		count_lost(LOST_RINGBUF_FULL);
-		return 0;
-	}
-	/* Every field written, in every event: a reserved record holds what
-	 * an older one left there, and userspace tells a repeated event by its
-	 * bytes. (Field by field: a memset of the whole event cost the flood
-	 * about 20 ns an event more.) */
 	event->boot_ns = bpf_ktime_get_boot_ns();
 	event->ret = ret;
 	event->args = *args;
@@ -658,27 +653,66 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	event->seg_cpid = 0;
 	event->attach_addr = 0;
 	event->attach_addr_from = ADDR_NONE;
-	event->reserved = 0;
-	event->ns_shmmax = 0;
-	event->ns_shmall = 0;
-	event->ns_shm_tot = 0;
-	event->seg_size = 0;
-	event->memlock = 0;
-	event->why = 0;
-	event->ns_shmmni = 0;
-	event->ns_in_use = 0;
-	event->seg_id = 0;
-	event->seg_mode = 0;
-	event->seg_gid = 0;
-	event->seg_cgid = 0;
-	event->euid = 0;
-	event->fsgid = 0;
-	event->ngroups = 0;
-	event->why_reserved = 0;
-	/* shmget's ENOENT without IPC_CREAT: the flags say why (a flood of
-	 * these is the common failure; it makes no call). */
-	if (ret < 0 && !(ret == -ENOENT && args->op == OP_SHMGET && !(args->shmflg & IPC_CREAT)))
-		explain_failure(event, args, ret);
+}
+
+/* emit_failure's arguments: a global function takes scalars only on 5.10
+ * (pointers to memory from 5.12), so the call's arguments pass through
+ * here, per CPU (a program runs to its end on one CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shm_args);
+} failing SEC(".maps");
+
+/* A failure's event with its details. A global function: the verifier
+ * checks it once, on its own, rather than again for every path that
+ * reaches emit (the tracepoint program has one per syscall it decodes),
+ * which made loading several times slower. */
+__noinline int emit_failure(long ret)
+{
+	struct shm_failure_event *event;
+	const struct shm_args *args;
+	__u32 zero = 0;
+
+	args = bpf_map_lookup_elem(&failing, &zero);
+	if (!args)
+		return 0;
+	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count_lost(LOST_RINGBUF_FULL);
+		return 0;
+	}
+	fill_event(&event->event, args, ret);
+	explain(&event->failure, args, ret);
+	bpf_ringbuf_submit(event, submit_flags());
+	return 0;
+}
+
+static __always_inline int emit(const struct shm_args *args, long ret)
+{
+	struct shm_event *event;
+	__u32 zero = 0;
+
+	if (failed_only && ret >= 0)
+		return 0;
+	if (filter_errno_on && !errno_listed(ret))
+		return 0;
+	if (needs_details(args, ret)) {
+		if (bpf_map_update_elem(&failing, &zero, args, BPF_ANY))
+			return 0;
+		return emit_failure(ret);
+	}
+	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count_lost(LOST_RINGBUF_FULL);
+		return 0;
+	}
+	/* Every field written, in every event: a reserved record holds what
+	 * an older one left there, and userspace tells a repeated event by its
+	 * bytes. (Field by field: a memset of the whole event cost the flood
+	 * about 20 ns an event more.) */
+	fill_event(event, args, ret);
 	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
 	if (args->op == OP_SHMAT)

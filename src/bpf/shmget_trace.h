@@ -89,37 +89,50 @@ struct shm_event {
 	__u32 seg_cuid;		/* its creator's uid */
 	__u32 seg_cpid;		/* its creator's pid */
 	enum attach_addr_source attach_addr_from; /* of attach_addr */
-	__u32 reserved;		/* 0, as shm_args.reserved */
-	/* Of a failed call, what explains it, read in the kernel at return
-	 * (explain_failure; which parts, in `why`); 0 where not read. The
-	 * segment named by the key or id, when found, is in seg_found,
-	 * seg_uid, seg_cuid and seg_cpid too. */
-	__u64 ns_shmmax;	/* the caller's ipc namespace: kernel.shmmax */
-	__u64 ns_shmall;	/* kernel.shmall, pages */
-	__u64 ns_shm_tot;	/* pages of segments in it */
-	__u64 seg_size;		/* bytes */
-	__u64 memlock;		/* the caller's RLIMIT_MEMLOCK (soft), bytes */
-	__u32 ipcns;		/* inode number of the ipc namespace (every event) */
-	__u32 why;		/* WHY_* bits */
-	__s32 ns_shmmni;	/* kernel.shmmni */
-	__s32 ns_in_use;	/* segments in it */
-	__s32 seg_id;
-	__u32 seg_mode;		/* permission bits */
-	__u32 seg_gid;
-	__u32 seg_cgid;
-	__u32 euid;		/* the caller's, as permission checks use them */
-	__u32 fsgid;
-	__u32 ngroups;		/* supplementary groups (not read) */
-	__u32 why_reserved;	/* 0 */
+	__u32 ipcns;		/* inode number of the caller's ipc namespace */
 	char comm[TASK_COMM_LEN];
 };
 
-/* What explain_failure read (shm_event.why). */
+/* Of a failed call whose errno names some state (needs_details in the
+ * program), what the kernel held as it returned; the event in the ring
+ * buffer is then a struct shm_failure_event, which userspace tells by its
+ * length. Raw numbers only: userspace (reason.rs) derives the reason.
+ * 0 where not read (`why` says what was). */
+struct shm_failure {
+	__u64 shmmax;		/* the caller's ipc namespace: kernel.shmmax */
+	__u64 shmall;		/* kernel.shmall, pages */
+	__u64 shm_tot;		/* pages of segments in it */
+	__u64 seg_size;		/* the segment of the key or id: bytes */
+	__u64 memlock;		/* the caller's RLIMIT_MEMLOCK (soft), bytes */
+	__u32 why;		/* WHY_* bits */
+	__s32 shmmni;		/* kernel.shmmni */
+	__s32 in_use;		/* segments in the namespace */
+	__s32 seg_id;
+	__u32 seg_mode;		/* permission bits and SHM_* state */
+	__u32 seg_uid;		/* owner */
+	__u32 seg_gid;
+	__u32 seg_cuid;		/* creator */
+	__u32 seg_cgid;
+	__u32 seg_cpid;
+	__u32 euid;		/* the caller's, as permission checks use them */
+	__u32 fsgid;
+	__u32 ngroups;		/* supplementary groups (not read) */
+	__u32 reserved;		/* 0 */
+};
+
+struct shm_failure_event {
+	struct shm_event event;
+	struct shm_failure failure;
+};
+
+/* What was read into a struct shm_failure. */
 enum shm_why {
 	WHY_NS = 1,		/* the namespace's limits and usage */
-	WHY_SEG = 2,		/* the segment with the key or id was found */
-	WHY_SEARCHED = 4,	/* it was looked for */
-	WHY_SCAN_CUT = 8,	/* by key: not every index was looked at */
+	WHY_SEARCHED = 2,	/* the segment of the key or id was looked for */
+	WHY_SEG = 4,		/* and found (seg_*) */
+	WHY_INEXACT = 8,	/* by key: not found, but the lookup could not
+				 * see every segment (a table being resized, a
+				 * hash chain longer than it reads) */
 	WHY_CRED = 16,		/* the caller's ids, groups, memlock */
 	WHY_CAP_IPC_LOCK = 32,	/* CAP_IPC_LOCK effective */
 	WHY_CAP_IPC_OWNER = 64,	/* CAP_IPC_OWNER effective */
@@ -134,5 +147,11 @@ _Static_assert(sizeof(struct shm_args) == __builtin_offsetof(struct shm_args, re
 _Static_assert(sizeof(struct shm_event) ==
 		       __builtin_offsetof(struct shm_event, comm) + TASK_COMM_LEN,
 	       "struct shm_event has tail padding");
+_Static_assert(sizeof(struct shm_failure) ==
+		       __builtin_offsetof(struct shm_failure, reserved) + 4,
+	       "struct shm_failure has tail padding");
+_Static_assert(sizeof(struct shm_failure_event) ==
+		       sizeof(struct shm_event) + sizeof(struct shm_failure),
+	       "struct shm_failure_event has padding");
 
 #endif /* SHMGET_TRACE_H */
