@@ -277,10 +277,7 @@ fn permission(f: &RawFailure, asked: u32, segment: &str) -> Reason {
         );
     }
     let groups = if class == "other" && f.ngroups > 0 {
-        format!(
-            " (not exact: {} supplementary groups not read)",
-            f.ngroups
-        )
+        format!(" (not exact: {} supplementary groups not read)", f.ngroups)
     } else {
         String::new()
     };
@@ -337,10 +334,7 @@ fn hugetlb_perm(raw: &RawEvent, f: &RawFailure) -> Reason {
     }
     let group = group.map_or("unreadable".to_string(), |g| g.to_string());
     let groups = if f.ngroups > 0 {
-        format!(
-            " (not exact: {} supplementary groups not read)",
-            f.ngroups
-        )
+        format!(" (not exact: {} supplementary groups not read)", f.ngroups)
     } else {
         String::new()
     };
@@ -522,7 +516,10 @@ mod tests {
         failure.1.why |= shm_why::WHY_SEARCHED.0 | shm_why::WHY_INEXACT.0;
         let (code, text) = code_and_text(&failure);
         assert_eq!(code, "shmmax");
-        assert!(text.starts_with("size 9000 > shmmax 8192 (not exact: "), "{text}");
+        assert!(
+            text.starts_with("size 9000 > shmmax 8192 (not exact: "),
+            "{text}"
+        );
         // Found exactly nothing: the limit, no note.
         failure.1.why &= !shm_why::WHY_INEXACT.0;
         assert_eq!(code_and_text(&failure).1, "size 9000 > shmmax 8192");

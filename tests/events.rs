@@ -121,14 +121,19 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 
 /// Events that do not fit in the ring buffer are counted in the kernel and
 /// reported, to the event: delivered + lost == calls. Each delivered event
-/// is whole: 248-byte records in a 4 KiB ring keep wrapping around its end.
+/// is whole: records of 160 bytes (ENOENT) and 256 (EINVAL, a failure with
+/// its details) in a 4 KiB ring keep wrapping around its end.
 fn lost_events_are_counted_exactly() {
     const CALLS: u64 = 100_000;
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--json", "-t", &tid, "--ringbuf-size", "4K"]);
     let key = unique_key(5);
-    for _ in 0..CALLS {
-        native_shmget(key, 0, 0);
+    for call in 0..CALLS {
+        if call % 2 == 0 {
+            native_shmget(key, 0, 0);
+        } else {
+            native_shmget(key, u64::MAX, IPC_CREAT);
+        }
     }
     let done = tracer.stop();
     done.assert_success();
@@ -138,8 +143,20 @@ fn lost_events_are_counted_exactly() {
     for event in &events {
         assert_eq!(event["tid"].to_string(), tid, "{event}");
         assert_eq!(event["key"], expected_key.as_str(), "{event}");
-        assert_eq!(event["errno"], "ENOENT", "{event}");
+        let reason = (event["errno"].as_str(), event["reason_code"].as_str());
+        assert!(
+            [
+                (Some("ENOENT"), Some("no_key")),
+                (Some("EINVAL"), Some("shmmax"))
+            ]
+            .contains(&reason),
+            "{event}"
+        );
     }
+    assert!(
+        events.iter().any(|e| e["errno"] == "EINVAL"),
+        "failures with details were delivered: {events:?}"
+    );
     let (reported, lost) = done.summary();
     assert_eq!(reported, delivered);
     assert_eq!(
@@ -881,36 +898,55 @@ fn failures_in_a_private_ipc_namespace_name_the_limit() {
     );
 }
 
+/// Segments made before the one a test looks up by key: its key's bucket
+/// and its index lie beyond the first ones (the key table grows from 64
+/// buckets; an index tree leaf holds 64 ids).
+const FILLER_SEGMENTS: usize = 200;
+
 /// Failures on a key or id that exists or not: ENOENT, EEXIST with the
 /// segment's id, owner and creator, EINVAL on open with both sizes,
 /// EACCES across uids with mode and ids (shmget and shmat), in an ipc
-/// namespace of the workload's own (so that the key is among the few
-/// indexes the BPF side looks at); and EINVAL of shmat and shmctl on an id
-/// that names no segment, here.
+/// namespace of the workload's own where many segments were made before
+/// (the key is found exactly wherever it lies); and EINVAL of shmat and
+/// shmctl on an id that names no segment, here.
 fn failures_name_the_segment_and_the_ids() {
     let (missing, key) = (unique_key(40), unique_key(41));
     let gone = native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600);
     assert!(gone >= 0);
     syscalls::remove_segment(gone);
-    let workload = Workload::spawn_waiting(&[
-        "--unshare-ipc",
-        &format!("native:{key}:4096:0o1600"),
-        &format!("native:{key}:0:0o3600"),
-        &format!("native:{key}:8192:0o600"),
-        &format!("native:{missing}:0:0"),
-        "--uid",
-        "65534",
-        &format!("native:{key}:0:0o600"),
-        "shmat:last:0",
-    ]);
+    let fillers = (0..FILLER_SEGMENTS).map(|i| format!("native:{}:1:0o1600", 0x100 + i));
+    let calls = [
+        format!("native:{key}:4096:0o1600"),
+        format!("native:{key}:0:0o3600"),
+        format!("native:{key}:8192:0o600"),
+        format!("native:{missing}:0:0"),
+        "--uid".into(),
+        "65534".into(),
+        format!("native:{key}:0:0o600"),
+        "shmat:last:0".into(),
+    ];
+    let steps: Vec<String> = std::iter::once("--unshare-ipc".to_string())
+        .chain(fillers)
+        .chain(calls)
+        .collect();
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let workload = Workload::spawn_waiting(&steps);
     let me = std::process::id().to_string();
     let pids = format!("{me},{}", workload.pid());
     let tracer = Tracer::start(&["--json", "-p", &pids, "--events", "shmget,shmat,shmctl"]);
     let tid = gettid();
     let rets = [native_shmat(gone, 0), native_shmctl(gone, IPC_STAT, 0)];
-    let results = workload.go();
+    let mut results = workload.go();
     let events = tracer.stop().json_events();
     assert_eq!(rets, [-22, -22]);
+    assert!(
+        results.len() > FILLER_SEGMENTS
+            && results[..FILLER_SEGMENTS]
+                .iter()
+                .all(|r| r["ret"].as_i64() >= Some(0)),
+        "{results:?}"
+    );
+    results.drain(..FILLER_SEGMENTS);
     let mine: Vec<&serde_json::Value> = events.iter().filter(|e| e["tid"] == tid).collect();
     assert_eq!(mine.len(), 2, "{events:?}");
     let ns = expect::own_namespace("ipc");
@@ -925,6 +961,7 @@ fn failures_name_the_segment_and_the_ids() {
     let theirs: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e["pid"] == results[0]["pid"] && e["event"] != "shmctl")
+        .skip(FILLER_SEGMENTS)
         .collect();
     assert_eq!(theirs.len(), 6, "{events:?}");
     let (wpid, wns) = (&results[0]["pid"], &results[0]["ipcns"]);
@@ -969,25 +1006,33 @@ fn failures_name_the_segment_and_the_ids() {
     );
 }
 
+const HUGE_2MB: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+
+fn huge_pages_count(name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("{HUGE_2MB}/{name}"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What hugetlb_failures_say_why needs: 2 MB huge pages that cannot be
+/// overcommitted (else no ENOMEM), and vm.hugetlb_shm_group root's.
+fn huge_pages_missing() -> Option<String> {
+    let group = std::fs::read_to_string("/proc/sys/vm/hugetlb_shm_group").unwrap_or_default();
+    match huge_pages_count("nr_overcommit_hugepages") {
+        None => Some(format!("this kernel has no 2 MB huge pages ({HUGE_2MB})")),
+        Some(0) if group.trim() == "0" => None,
+        Some(0) => Some(format!("vm.hugetlb_shm_group is {}, not 0", group.trim())),
+        Some(n) => Some(format!("{n} huge pages can be overcommitted: no ENOMEM")),
+    }
+}
+
 /// SHM_HUGETLB failures, where the kernel has 2 MB huge pages: EPERM for
 /// a uid without CAP_IPC_LOCK outside vm.hugetlb_shm_group, ENOMEM for more
 /// pages than are free.
 fn hugetlb_failures_say_why() {
-    let dir = "/sys/kernel/mm/hugepages/hugepages-2048kB";
-    let read = |name: &str| -> Option<u64> {
-        std::fs::read_to_string(format!("{dir}/{name}"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let (Some(free), Some(overcommit)) = (read("free_hugepages"), read("nr_overcommit_hugepages"))
-    else {
-        eprintln!("note: this kernel has no 2 MB huge pages ({dir}); SHM_HUGETLB failures are not checked");
-        return;
-    };
-    let group = std::fs::read_to_string("/proc/sys/vm/hugetlb_shm_group").unwrap();
-    assert_eq!(group.trim(), "0", "vm.hugetlb_shm_group is root's here");
+    let free = huge_pages_count("free_hugepages").expect("free_hugepages");
     let huge = IPC_CREAT | SHM_HUGETLB | SHM_HUGE_2MB | 0o600;
     let unprivileged = Workload::spawn_waiting(&[
         "--memlock",
@@ -1002,16 +1047,10 @@ fn hugetlb_failures_say_why() {
         &format!("{},{}", std::process::id(), unprivileged.pid()),
     ]);
     let results = unprivileged.go();
-    // More than are free (the reserve fails), where none can be made.
-    let too_many = if overcommit == 0 {
-        Some(native_shmget(IPC_PRIVATE, (free + 1) * (2 << 20), huge))
-    } else {
-        None
-    };
+    // More than are free (the reserve fails; none can be made).
+    let too_many = native_shmget(IPC_PRIVATE, (free + 1) * (2 << 20), huge);
     let mut segments = Segments::default();
-    if let Some(ret) = too_many {
-        segments.track(ret);
-    }
+    segments.track(too_many);
     let events = tracer.stop().json_events();
     assert_eq!(results[0]["ret"], -1, "EPERM: {results:?}");
     let (code, text) = reason_of(event_of(&events, &results[0]));
@@ -1020,22 +1059,22 @@ fn hugetlb_failures_say_why() {
         text.starts_with("no CAP_IPC_LOCK, and gid 65534 is not vm.hugetlb_shm_group 0"),
         "{text}"
     );
-    match too_many {
-        Some(ret) => {
-            assert_eq!(ret, -12, "ENOMEM for {} pages with {free} free", free + 1);
-            let event = events
-                .iter()
-                .find(|e| e["tid"] == gettid())
-                .unwrap_or_else(|| panic!("{events:?}"));
-            let (code, text) = reason_of(event);
-            assert_eq!(code, "hugetlb_pages", "{text}");
-            assert!(
-                text.starts_with(&format!("huge pages of 2MB: {} asked; ", free + 1)),
-                "{text}"
-            );
-        }
-        None => eprintln!("note: huge pages can be overcommitted here; ENOMEM is not checked"),
-    }
+    assert_eq!(
+        too_many,
+        -12,
+        "ENOMEM for {} pages with {free} free",
+        free + 1
+    );
+    let event = events
+        .iter()
+        .find(|e| e["tid"] == gettid())
+        .unwrap_or_else(|| panic!("{events:?}"));
+    let (code, text) = reason_of(event);
+    assert_eq!(code, "hugetlb_pages", "{text}");
+    assert!(
+        text.starts_with(&format!("huge pages of 2MB: {} asked; ", free + 1)),
+        "{text}"
+    );
 }
 
 /// A process in a container's cgroup that keeps the host's ipc namespace
@@ -1168,7 +1207,8 @@ fn main() {
             "failures_name_the_segment_and_the_ids",
             failures_name_the_segment_and_the_ids,
         ),
-        bpf_per_mode("hugetlb_failures_say_why", hugetlb_failures_say_why),
+        bpf_per_mode("hugetlb_failures_say_why", hugetlb_failures_say_why)
+            .unless_missing(huge_pages_missing),
         bpf_per_mode(
             "host_ipc_marks_a_container_in_the_hosts_ipc_namespace",
             host_ipc_marks_a_container_in_the_hosts_ipc_namespace,

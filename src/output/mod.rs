@@ -269,7 +269,9 @@ mod tests {
         // Wide: no value is cut.
         let wide = table::Table::new(None, true, TimeMode::Utc, None);
         for raw in raw_events() {
-            let record = decoder.decode(&bytes_of(&raw, None)).expect("a known event");
+            let record = decoder
+                .decode(&bytes_of(&raw, None))
+                .expect("a known event");
             let mut tsv = vec![];
             tsv::TsvWriter::new(None).write_record(&mut tsv, &record);
             let mut json = vec![];
