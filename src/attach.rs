@@ -198,6 +198,8 @@ struct KernelInfo {
     lockdown: Option<String>,
     /// The BTF id of struct task_struct (0: unknown).
     task_struct_id: u32,
+    /// See [`kernel::ipc_id_index_bits`].
+    ipc_id_index_bits: u32,
 }
 
 impl KernelInfo {
@@ -209,6 +211,7 @@ impl KernelInfo {
             kprobe_pmu: kernel::has_kprobes(),
             lockdown: kernel::lockdown(),
             task_struct_id,
+            ipc_id_index_bits: kernel::ipc_id_index_bits(),
         }
     }
 
@@ -783,6 +786,7 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
     rodata.filter_cgroup_on = plan.cgroup.is_some();
     rodata.wakeup_bytes = plan.wakeup_bytes;
     rodata.task_struct_btf_id = plan.kernel.task_struct_id;
+    rodata.ipc_idx_mask = (1 << plan.kernel.ipc_id_index_bits) - 1;
     Ok(())
 }
 
@@ -947,6 +951,7 @@ mod tests {
             kprobe_pmu: true,
             lockdown: None,
             task_struct_id: 0,
+            ipc_id_index_bits: 15,
         };
         assert_eq!(covered_paths(&roles, &Op::ALL, &kernel).len(), paths);
         let only_native: HashMap<String, u32> = roles

@@ -79,6 +79,10 @@ const volatile __u64 wakeup_bytes = 0;
  * unknown. (Userspace finds it: CO-RE's bpf_core_type_id_kernel would give
  * the id in the cut-down BTF that userspace hands libbpf for relocations.) */
 const volatile __u32 task_struct_btf_id = 0;
+/* The bits of an ipc id that index the id tree (ipc/util.h): 15, or 24
+ * with the ipcmni_extend boot option, which userspace reads. One lookup
+ * rather than one of each: each is a loop the verifier walks. */
+const volatile __u32 ipc_idx_mask = (1 << 15) - 1;
 /* Set by the reader while it sleeps (epoll_wait). Awake, it finds events
  * itself, and a wakeup would only cost an interrupt: above the mark that
  * would be every event until the reader has made room. The producer that
@@ -374,10 +378,6 @@ static __always_inline void describe_task(struct shm_event *event)
 /* include/linux/ipc_namespace.h: ids[] of shared memory */
 #define IPC_SHM_IDS 2
 
-/* ipc/util.h: an ipc id is seq * IPCMNI + index; IPCMNI is 2^15, or 2^24
- * with the ipcmni_extend boot option. */
-#define IPCMNI_IDX_MASK ((1 << 15) - 1)
-#define IPCMNI_EXT_IDX_MASK ((1 << 24) - 1)
 /* Levels of an xarray holding 24-bit indexes, with 4-bit chunks at least. */
 #define XA_MAX_LEVELS 6
 
@@ -413,18 +413,19 @@ static __always_inline struct kern_ipc_perm *shm_idr_find(struct ipc_namespace *
 	return NULL;
 }
 
-/* The segment with this id, as ipc_obtain_object_check finds it: NULL where
- * there is none (or it is being removed). */
-static __always_inline struct kern_ipc_perm *find_id(struct ipc_namespace *ns, __s32 id)
+/* The segment with this id, as ipc_obtain_object_check finds it: 0 where
+ * there is none (or it is being removed). A global function, of scalars
+ * (5.10 allows no other pointer): the verifier walks its loop once per
+ * program, not once for every path that reaches it. */
+__noinline unsigned long find_id(unsigned long namespace, int id)
 {
+	struct ipc_namespace *ns = (struct ipc_namespace *)namespace;
 	struct kern_ipc_perm *perm;
 
-	perm = shm_idr_find(ns, id & IPCMNI_IDX_MASK);
-	if (!perm || BPF_CORE_READ(perm, id) != id)
-		perm = shm_idr_find(ns, id & IPCMNI_EXT_IDX_MASK);
+	perm = shm_idr_find(ns, id & ipc_idx_mask);
 	if (!perm || BPF_CORE_READ(perm, id) != id || BPF_CORE_READ(perm, deleted))
-		return NULL;
-	return perm;
+		return 0;
+	return (unsigned long)perm;
 }
 
 static __always_inline struct shmid_kernel *shm_of(struct kern_ipc_perm *perm)
@@ -444,7 +445,7 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 
 	event->newest_idx = bpf_core_field_exists(struct ipc_ids, last_idx)
 		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].last_idx) : -1;
-	perm = find_id(ns, id);
+	perm = (struct kern_ipc_perm *)find_id((unsigned long)ns, id);
 	if (!perm)
 		return;
 	event->seg_found = 1;
@@ -530,23 +531,26 @@ static __always_inline __u32 jhash_one_word(__u32 key, __u32 seed)
  * pressure), a key not found is reported as not looked up exactly. */
 #define KEY_CHAIN_MAX 8
 
+/* find_key's answer where no segment was found: whether the lookup saw
+ * every segment (a segment's address is never this small). */
+#define KEY_NOT_FOUND 0
+#define KEY_NOT_FOUND_INEXACT 1
+
 /* The segment with this key, as ipc_findkey finds it: the bucket of the
  * key's hash in the namespace's key table, its chain walked (a bucket
  * holds a lock bit, bit 0; a chain ends at a "nulls" marker, odd). No lock
- * is held: a segment made or removed meanwhile may be seen or not. */
-static __always_inline struct kern_ipc_perm *find_key(struct shm_failure *failure,
-						      struct ipc_namespace *ns, __s32 key)
+ * is held: a segment made or removed meanwhile may be seen or not. Global,
+ * as find_id. */
+__noinline unsigned long find_key(unsigned long namespace, int key)
 {
+	struct ipc_namespace *ns = (struct ipc_namespace *)namespace;
 	struct bucket_table *table = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].key_ht.tbl);
 	__u32 bucket = jhash_one_word(key, BPF_CORE_READ(table, hash_rnd)) &
 		       (BPF_CORE_READ(table, size) - 1);
 	unsigned long entry = 0;
 
-	failure->why |= WHY_SEARCHED;
-	if (BPF_CORE_READ(table, nest)) {
-		failure->why |= WHY_INEXACT;
-		return NULL;
-	}
+	if (BPF_CORE_READ(table, nest))
+		return KEY_NOT_FOUND_INEXACT;
 	bpf_probe_read_kernel(&entry, sizeof(entry),
 			      (void *)table + bpf_core_field_offset(struct bucket_table, buckets) +
 				      bucket * sizeof(void *));
@@ -556,15 +560,15 @@ static __always_inline struct kern_ipc_perm *find_key(struct shm_failure *failur
 			bpf_core_field_offset(struct kern_ipc_perm, khtnode));
 
 		if (BPF_CORE_READ(perm, key) == key)
-			return perm;
+			return (unsigned long)perm;
 		bpf_probe_read_kernel(&entry, sizeof(entry),
 				      (void *)entry + bpf_core_field_offset(struct rhash_head, next));
 	}
 	/* A chain read only in part, or a table being resized (the segment
 	 * may be in the next one). */
 	if ((entry && !(entry & 1)) || BPF_CORE_READ(table, future_tbl))
-		failure->why |= WHY_INEXACT;
-	return NULL;
+		return KEY_NOT_FOUND_INEXACT;
+	return KEY_NOT_FOUND;
 }
 
 /* The ids and capabilities permission checks use (ipcperms, hugetlb's
@@ -594,7 +598,7 @@ static __always_inline void explain(struct shm_failure *failure, const struct sh
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
-	struct kern_ipc_perm *perm = NULL;
+	unsigned long found = 0;
 	long err = -ret;
 
 	failure->why = WHY_NS;
@@ -608,13 +612,28 @@ static __always_inline void explain(struct shm_failure *failure, const struct sh
 	failure->fsgid = 0;
 	failure->ngroups = 0;
 	failure->reserved = 0;
+	failure->seg_id = 0;
+	failure->seg_mode = 0;
+	failure->seg_uid = 0;
+	failure->seg_gid = 0;
+	failure->seg_cuid = 0;
+	failure->seg_cgid = 0;
+	failure->seg_cpid = 0;
+	failure->seg_size = 0;
 	if (args->op != OP_SHMGET) {
 		failure->why |= WHY_SEARCHED;
-		perm = find_id(ns, args->shmid);
+		found = find_id((unsigned long)ns, args->shmid);
 	} else if (args->key != 0 && (err == EEXIST || err == EINVAL || err == EACCES)) {
-		perm = find_key(failure, ns, args->key);
+		failure->why |= WHY_SEARCHED;
+		found = find_key((unsigned long)ns, args->key);
+		if (found == KEY_NOT_FOUND_INEXACT) {
+			failure->why |= WHY_INEXACT;
+			found = 0;
+		}
 	}
-	if (perm) {
+	if (found) {
+		struct kern_ipc_perm *perm = (struct kern_ipc_perm *)found;
+
 		failure->why |= WHY_SEG;
 		failure->seg_id = BPF_CORE_READ(perm, id);
 		failure->seg_mode = BPF_CORE_READ(perm, mode);
@@ -624,15 +643,6 @@ static __always_inline void explain(struct shm_failure *failure, const struct sh
 		failure->seg_cgid = BPF_CORE_READ(perm, cgid.val);
 		failure->seg_cpid = BPF_CORE_READ(shm_of(perm), shm_cprid, numbers[0].nr);
 		failure->seg_size = BPF_CORE_READ(shm_of(perm), shm_segsz);
-	} else {
-		failure->seg_id = 0;
-		failure->seg_mode = 0;
-		failure->seg_uid = 0;
-		failure->seg_gid = 0;
-		failure->seg_cuid = 0;
-		failure->seg_cgid = 0;
-		failure->seg_cpid = 0;
-		failure->seg_size = 0;
 	}
 	if (err == EACCES || err == EPERM || err == ENOMEM)
 		read_cred(failure, task);
