@@ -532,19 +532,18 @@ static __always_inline __u32 jhash_one_word(__u32 key, __u32 seed)
 #define KEY_CHAIN_MAX 8
 
 /* find_key's answer where no segment was found: whether the lookup saw
- * every segment (a segment's address is never this small). */
+ * every segment (a segment's address is never this small; 0 and 1 are
+ * less than any). */
 #define KEY_NOT_FOUND 0
 #define KEY_NOT_FOUND_INEXACT 1
 
-/* The segment with this key, as ipc_findkey finds it: the bucket of the
- * key's hash in the namespace's key table, its chain walked (a bucket
- * holds a lock bit, bit 0; a chain ends at a "nulls" marker, odd). No lock
- * is held: a segment made or removed meanwhile may be seen or not. Global,
- * as find_id. */
-__noinline unsigned long find_key(unsigned long namespace, int key)
+/* The segment with this key in one table of the namespace's key table (an
+ * rhashtable): the bucket of the key's hash, its chain walked (a bucket
+ * holds a lock bit, bit 0; a chain ends at a "nulls" marker, odd). A
+ * global function, as find_id. */
+__noinline unsigned long find_in_table(unsigned long table_address, int key)
 {
-	struct ipc_namespace *ns = (struct ipc_namespace *)namespace;
-	struct bucket_table *table = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].key_ht.tbl);
+	struct bucket_table *table = (struct bucket_table *)table_address;
 	__u32 bucket = jhash_one_word(key, BPF_CORE_READ(table, hash_rnd)) &
 		       (BPF_CORE_READ(table, size) - 1);
 	unsigned long entry = 0;
@@ -564,11 +563,33 @@ __noinline unsigned long find_key(unsigned long namespace, int key)
 		bpf_probe_read_kernel(&entry, sizeof(entry),
 				      (void *)entry + bpf_core_field_offset(struct rhash_head, next));
 	}
-	/* A chain read only in part, or a table being resized (the segment
-	 * may be in the next one). */
-	if ((entry && !(entry & 1)) || BPF_CORE_READ(table, future_tbl))
-		return KEY_NOT_FOUND_INEXACT;
-	return KEY_NOT_FOUND;
+	return entry && !(entry & 1) ? KEY_NOT_FOUND_INEXACT : KEY_NOT_FOUND;
+}
+
+/* Tables of a key table read at most: the table, and those it is being
+ * resized into (each insert goes into the newest; a worker moves the
+ * entries over, and may lag a burst of inserts by several tables). */
+#define KEY_TABLES_MAX 4
+
+/* The segment with this key, as ipc_findkey finds it: in the key table,
+ * and in each table it is being resized into, as the kernel's lookup
+ * does. No lock is held: a segment made, removed or moved meanwhile may be
+ * seen or not. A table nested (an allocation that fell back under memory
+ * pressure), a chain longer than read, or more tables than read: not
+ * found, but not exact. */
+static __always_inline unsigned long find_key(struct ipc_namespace *ns, int key)
+{
+	struct bucket_table *table = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].key_ht.tbl);
+	unsigned long found = KEY_NOT_FOUND, in_table;
+
+	for (int i = 0; i < KEY_TABLES_MAX && table; i++) {
+		in_table = find_in_table((unsigned long)table, key);
+		if (in_table > KEY_NOT_FOUND_INEXACT)
+			return in_table;
+		found |= in_table;
+		table = BPF_CORE_READ(table, future_tbl);
+	}
+	return table ? KEY_NOT_FOUND_INEXACT : found;
 }
 
 /* The ids and capabilities permission checks use (ipcperms, hugetlb's
@@ -625,7 +646,7 @@ static __always_inline void explain(struct shm_failure *failure, const struct sh
 		found = find_id((unsigned long)ns, args->shmid);
 	} else if (args->key != 0 && (err == EEXIST || err == EINVAL || err == EACCES)) {
 		failure->why |= WHY_SEARCHED;
-		found = find_key((unsigned long)ns, args->key);
+		found = find_key(ns, args->key);
 		if (found == KEY_NOT_FOUND_INEXACT) {
 			failure->why |= WHY_INEXACT;
 			found = 0;
