@@ -35,8 +35,9 @@ const ENOSPC: i64 = 28;
 /// ipc/util.h: at most this many ids per namespace (without ipcmni_extend).
 const IPCMNI: i64 = 1 << 15;
 /// Why a key lookup that found nothing is not exact (`WHY_INEXACT`).
-const INEXACT: &str = " (not exact: no segment with the key was found, but the kernel's key \
-                       table could not be read in full: being resized, or a long hash chain)";
+const INEXACT: &str = " (not exact: no segment with the key was found, but the kernel's \
+                       key table could not be read in full: nested, a long hash chain, \
+                       or resized over and over)";
 
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -841,8 +841,9 @@ fn read_kernel_limits() -> Vec<String> {
 }
 
 /// A process in an ipc namespace of its own, with low limits there: each
-/// limit it runs into is named with the namespace's numbers, its events
-/// carry that namespace (not the host's), and the host's limits stay.
+/// limit it runs into is named with the namespace's numbers (and a size
+/// of 0, and a huge page size the kernel lacks), its events carry that
+/// namespace (not the host's), and the host's limits stay.
 fn failures_in_a_private_ipc_namespace_name_the_limit() {
     let host_limits = read_kernel_limits();
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
@@ -852,12 +853,16 @@ fn failures_in_a_private_ipc_namespace_name_the_limit() {
     let one_page = page.to_string();
     let create = format!("{:#o}", IPC_CREAT | 0o600);
     let step = |size: &str| format!("native:0:{size}:{create}");
+    // 16 MB huge pages: neither x86_64 nor arm64 (4 KiB pages) has them.
+    let huge_16mb = format!("native:0:4096:{:#o}", IPC_CREAT | SHM_HUGETLB | 24 << 26);
     let workload = Workload::spawn_waiting(&[
         "--unshare-ipc",
         "sysctl:shmmax:8192",
         "sysctl:shmmni:2",
         "sysctl:shmall:3",
         &step("9000"),
+        &step("0"),
+        &huge_16mb,
         &step(&two_pages), // 2 of 3 pages
         &step(&two_pages), // 2 + 2 > 3: shmall
         &step(&one_page),  // 3 of 3 pages, 2 segments
@@ -867,23 +872,31 @@ fn failures_in_a_private_ipc_namespace_name_the_limit() {
     let tracer = Tracer::start(&["--json", "-p", &workload.pid().to_string()]);
     let results = workload.go();
     let events = tracer.stop().json_events();
-    assert_eq!(results.len(), 5, "{results:?}");
-    assert_eq!(events.len(), 5, "{events:?}");
+    assert_eq!(results.len(), 7, "{results:?}");
+    assert_eq!(events.len(), 7, "{events:?}");
     let rets: Vec<i64> = results.iter().map(|r| r["ret"].as_i64().unwrap()).collect();
     assert_eq!(
-        (rets[0], rets[1] >= 0, rets[2], rets[3] >= 0, rets[4]),
-        (-22, true, -28, true, -28),
+        (&rets[..3], rets[3] >= 0, rets[4], rets[5] >= 0, rets[6]),
+        (&[-22, -22, -22][..], true, -28, true, -28),
         "{results:?}"
     );
     // In order: the tracer sees only this workload.
     let reasons: Vec<(&str, &str)> = events.iter().map(reason_of).collect();
     assert_eq!(reasons[0], ("shmmax", "size 9000 > shmmax 8192"));
+    assert_eq!(reasons[1], ("shmmin", "size 0 < shmmin 1"));
     assert_eq!(
         reasons[2],
+        (
+            "hugetlb_size",
+            "huge pages of 16MB not supported (inferred: the size is within shmmax 8192; not read)"
+        )
+    );
+    assert_eq!(
+        reasons[4],
         ("shmall", "shmall: 2 of 3 pages in use, 2 asked")
     );
-    assert_eq!(reasons[4], ("shmmni", "shmmni: 2 of 2 segments in use"));
-    for r in [1, 3] {
+    assert_eq!(reasons[6], ("shmmni", "shmmni: 2 of 2 segments in use"));
+    for r in [3, 5] {
         assert_eq!(events[r].get("reason"), None, "{}", events[r]);
     }
     let own = expect::own_namespace("ipc");
@@ -1077,6 +1090,51 @@ fn hugetlb_failures_say_why() {
     );
 }
 
+/// SHM_LOCK of a segment larger than the caller's RLIMIT_MEMLOCK (not 0,
+/// which is EPERM), as its owner without CAP_IPC_LOCK: ENOMEM, with both
+/// sizes; and SHM_LOCK of an id that names no segment: no_id.
+fn shm_lock_failures_say_why() {
+    let workload = Workload::spawn_waiting(&[
+        "--unshare-ipc",
+        "--memlock",
+        "4096",
+        "--uid",
+        "65534",
+        &format!("native:0:{}:{:#o}", 1 << 20, IPC_CREAT | 0o600),
+        &format!("shmctl:last:{SHM_LOCK}"),
+        &format!("shmctl:{}:{SHM_LOCK}", i32::MAX),
+    ]);
+    let tracer = Tracer::start(&[
+        "--json",
+        "-p",
+        &workload.pid().to_string(),
+        "--events",
+        "shmctl",
+    ]);
+    let results = workload.go();
+    let all = tracer.stop().json_events();
+    let rets: Vec<i64> = results.iter().map(|r| r["ret"].as_i64().unwrap()).collect();
+    assert!(rets[0] >= 0, "{results:?}");
+    assert_eq!(&rets[1..], [-12, -22], "{results:?}");
+    // Not the workload's IPC_RMID at exit.
+    let events: Vec<&serde_json::Value> = all.iter().filter(|e| e["cmd"] == "SHM_LOCK").collect();
+    assert_eq!(events.len(), 2, "{all:?}");
+    assert_eq!(
+        reason_of(events[0]),
+        (
+            "memlock",
+            "SHM_LOCK of 1048576 bytes, RLIMIT_MEMLOCK 4096 bytes (not exact: what the user has \
+             locked already is not read)"
+        )
+    );
+    let no_id = format!(
+        "no segment with id {} in ipc namespace {}",
+        i32::MAX,
+        results[0]["ipcns"]
+    );
+    assert_eq!(reason_of(events[1]), ("no_id", no_id.as_str()));
+}
+
 /// A process in a container's cgroup that keeps the host's ipc namespace
 /// is marked (host_ipc, and HOST-IPC in the wide table); one in its own
 /// ipc namespace is not, and its ipcns is its own.
@@ -1207,6 +1265,7 @@ fn main() {
             "failures_name_the_segment_and_the_ids",
             failures_name_the_segment_and_the_ids,
         ),
+        bpf_per_mode("shm_lock_failures_say_why", shm_lock_failures_say_why),
         bpf_per_mode("hugetlb_failures_say_why", hugetlb_failures_say_why)
             .unless_missing(huge_pages_missing),
         bpf_per_mode(

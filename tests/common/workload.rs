@@ -11,6 +11,7 @@
 //!   ia32-ipc:KEY:SIZE:FLAGS     i386 ipc(SHMGET) (117/23) through int $0x80
 //!   shmat:SHMID:FLAGS           x86_64 shmat (detached again at once);
 //!                               SHMID `last`: the segment made last
+//!   shmctl:SHMID:CMD            x86_64 shmctl, no buffer; SHMID as shmat
 //!   sysctl:NAME:VALUE           writes /proc/sys/kernel/NAME (shmmax,
 //!                               shmmni, shmall): with --unshare-ipc, the
 //!                               private namespace's own
@@ -87,16 +88,20 @@ pub fn run_if_asked() {
                             .unwrap_or_else(|e| panic!("write {path}: {e}"));
                         continue;
                     }
-                    ("shmat", id, Some(f), None) => {
+                    (call @ ("shmat" | "shmctl"), id, Some(n), None) => {
                         let id = match parts[1] {
                             "last" => *created.last().expect("a segment made before"),
-                            _ => id.expect("shmat:SHMID:FLAGS"),
+                            _ => id.expect("shmat:SHMID:FLAGS, shmctl:SHMID:CMD"),
                         };
-                        let addr = native_shmat(id, f as i32);
-                        if addr >= 0 {
-                            native_shmdt(addr);
+                        if call == "shmctl" {
+                            native_shmctl(id, n as i32, 0)
+                        } else {
+                            let addr = native_shmat(id, n as i32);
+                            if addr >= 0 {
+                                native_shmdt(addr);
+                            }
+                            addr
                         }
-                        addr
                     }
                     ("native", Some(k), Some(s), Some(f)) => {
                         native_shmget(k as i32, s as u64, f as i32)
@@ -112,7 +117,7 @@ pub fn run_if_asked() {
                         std::process::exit(2);
                     }
                 };
-                if ret >= 0 && parts[0] != "shmat" {
+                if ret >= 0 && !matches!(parts[0], "shmat" | "shmctl") {
                     created.push(ret);
                 }
                 let ipcns = ipc_namespace();
