@@ -32,8 +32,6 @@ const EACCES: i64 = 13;
 const EEXIST: i64 = 17;
 const EINVAL: i64 = 22;
 const ENOSPC: i64 = 28;
-/// ipc/util.h: at most this many ids per namespace (without ipcmni_extend).
-const IPCMNI: i64 = 1 << 15;
 /// Why a key lookup that found nothing is not exact (`WHY_INEXACT`).
 const INEXACT: &str = " (not exact: no segment with the key was found, but the kernel's \
                        key table could not be read in full: nested, a long hash chain, \
@@ -89,6 +87,12 @@ fn has(f: &RawFailure, bit: shm_why) -> bool {
 
 fn reason(code: &'static str, text: String) -> Reason {
     Reason { code, text }
+}
+
+/// ipc/util.h: at most this many ids per namespace, whatever shmmni says.
+fn ipc_mni() -> i64 {
+    static MNI: OnceLock<i64> = OnceLock::new();
+    *MNI.get_or_init(|| 1 << crate::kernel::ipc_id_index_bits())
 }
 
 fn page_size() -> u64 {
@@ -198,7 +202,7 @@ fn shmget_by_state(raw: &RawEvent, f: &RawFailure, err: i64) -> Reason {
                     "shmall",
                     format!("shmall: {tot} of {all} pages in use, {pages} asked"),
                 )
-            } else if in_use >= mni.min(IPCMNI) {
+            } else if in_use >= mni.min(ipc_mni()) {
                 reason(
                     "shmmni",
                     format!("shmmni: {in_use} of {mni} segments in use"),

@@ -719,11 +719,9 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		return 0;
 	if (filter_errno_on && !errno_listed(ret))
 		return 0;
-	if (needs_details(args, ret)) {
-		if (bpf_map_update_elem(&failing, &zero, args, BPF_ANY))
-			return 0;
+	/* (Should the arguments not pass, the event goes without details.) */
+	if (needs_details(args, ret) && !bpf_map_update_elem(&failing, &zero, args, BPF_ANY))
 		return emit_failure(ret);
-	}
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
 		count_lost(LOST_RINGBUF_FULL);
