@@ -531,11 +531,12 @@ static __always_inline __u32 jhash_one_word(__u32 key, __u32 seed)
  * pressure), a key not found is reported as not looked up exactly. */
 #define KEY_CHAIN_MAX 8
 
-/* find_key's answer where no segment was found: whether the lookup saw
- * every segment (a segment's address is never this small; 0 and 1 are
- * less than any). */
+/* A lookup's answer where no segment was found (a segment's address is
+ * never this small): whether the lookup saw every segment, or whether
+ * there was none to make. */
 #define KEY_NOT_FOUND 0
 #define KEY_NOT_FOUND_INEXACT 1
+#define NOT_LOOKED_UP 2
 
 /* The segment with this key in one table of the namespace's key table (an
  * rhashtable): the bucket of the key's hash, its chain walked (a bucket
@@ -584,7 +585,7 @@ static __always_inline unsigned long find_key(struct ipc_namespace *ns, int key)
 
 	for (int i = 0; i < KEY_TABLES_MAX && table; i++) {
 		in_table = find_in_table((unsigned long)table, key);
-		if (in_table > KEY_NOT_FOUND_INEXACT)
+		if (in_table > NOT_LOOKED_UP)
 			return in_table;
 		found |= in_table;
 		table = BPF_CORE_READ(table, future_tbl);
@@ -612,14 +613,30 @@ static __always_inline void read_cred(struct shm_failure *failure, struct task_s
 	failure->memlock = BPF_CORE_READ(task, signal, rlim[RLIMIT_MEMLOCK].rlim_cur);
 }
 
-/* Every byte of a failure's details written, as of an event (see emit): 0
- * where nothing is read. */
-static __always_inline void explain(struct shm_failure *failure, const struct shm_args *args,
-				    long ret)
+/* The segment a failure names, looked up before emit_failure is called
+ * (from it, a third frame of BPF stack would pass the 512 bytes where a
+ * program's own stack is large, as fexit's on arm64): its address, or
+ * KEY_NOT_FOUND, KEY_NOT_FOUND_INEXACT, NOT_LOOKED_UP. */
+static __always_inline unsigned long lookup_failure(const struct shm_args *args, long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
-	unsigned long found = 0;
+	long err = -ret;
+
+	if (args->op != OP_SHMGET)
+		return find_id((unsigned long)ns, args->shmid);
+	if (args->key != 0 && (err == EEXIST || err == EINVAL || err == EACCES))
+		return find_key(ns, args->key);
+	return NOT_LOOKED_UP;
+}
+
+/* Every byte of a failure's details written, as of an event (see emit): 0
+ * where nothing is read. */
+static __always_inline void explain(struct shm_failure *failure, const struct shm_args *args,
+				    long ret, unsigned long found)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
 	long err = -ret;
 
 	/* Zeroed whole, then filled: a failure's details are rare, and so
@@ -631,18 +648,11 @@ static __always_inline void explain(struct shm_failure *failure, const struct sh
 	failure->shm_tot = BPF_CORE_READ(ns, shm_tot);
 	failure->shmmni = BPF_CORE_READ(ns, shm_ctlmni);
 	failure->in_use = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].in_use);
-	if (args->op != OP_SHMGET) {
+	if (found != NOT_LOOKED_UP)
 		failure->why |= WHY_SEARCHED;
-		found = find_id((unsigned long)ns, args->shmid);
-	} else if (args->key != 0 && (err == EEXIST || err == EINVAL || err == EACCES)) {
-		failure->why |= WHY_SEARCHED;
-		found = find_key(ns, args->key);
-		if (found == KEY_NOT_FOUND_INEXACT) {
-			failure->why |= WHY_INEXACT;
-			found = 0;
-		}
-	}
-	if (found) {
+	if (found == KEY_NOT_FOUND_INEXACT)
+		failure->why |= WHY_INEXACT;
+	if (found > NOT_LOOKED_UP) {
 		struct kern_ipc_perm *perm = (struct kern_ipc_perm *)found;
 
 		failure->why |= WHY_SEG;
@@ -690,7 +700,7 @@ struct {
  * checks it once, on its own, rather than again for every path that
  * reaches emit (the tracepoint program has one per syscall it decodes),
  * which made loading several times slower. */
-__noinline int emit_failure(long ret)
+__noinline int emit_failure(long ret, unsigned long found)
 {
 	struct shm_failure_event *event;
 	const struct shm_args *args;
@@ -705,7 +715,7 @@ __noinline int emit_failure(long ret)
 		return 0;
 	}
 	fill_event(&event->event, args, ret);
-	explain(&event->failure, args, ret);
+	explain(&event->failure, args, ret, found);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
 }
@@ -721,7 +731,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		return 0;
 	/* (Should the arguments not pass, the event goes without details.) */
 	if (needs_details(args, ret) && !bpf_map_update_elem(&failing, &zero, args, BPF_ANY))
-		return emit_failure(ret);
+		return emit_failure(ret, lookup_failure(args, ret));
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
 		count_lost(LOST_RINGBUF_FULL);
