@@ -857,8 +857,8 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
     rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.raw());
     rodata.filter_cgroup_on = plan.cgroup.is_some();
     rodata.wakeup_bytes = plan.wakeup_bytes;
-    // Fairness: with half the ring buffer waiting, each process gets at
-    // most an eighth of it per interval (SHARE_INTERVAL_NS, 100 ms).
+    // Fairness: with half the ring buffer waiting, each process may add
+    // at most an eighth of it until less waits again.
     rodata.pressure_bytes = u64::from(cli.ringbuf_size) / 2;
     rodata.share_records = u64::from(cli.ringbuf_size) / 8 / RECORD_BYTES;
     rodata.fold_window_ns = fold::WINDOW.as_nanos() as u64;

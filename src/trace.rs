@@ -33,6 +33,8 @@ const LOST_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const FOLD_SCAN_INTERVAL: Duration = Duration::from_millis(250);
 /// Processes named in a loss report; the rest are counted.
 const LOSERS_SHOWN: usize = 5;
+/// A fold record with its header: the smallest a ring buffer holds.
+const SMALLEST_RECORD: usize = std::mem::size_of::<fold::RawFold>() + 8;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static REPORT: AtomicBool = AtomicBool::new(false);
@@ -275,8 +277,14 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         }
         if REPORT.swap(false, Ordering::Relaxed) {
             // Exact for every call made before the signal: take and write
-            // all that waits first.
-            while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {
+            // all that waits first. No more than the ring buffer held: a
+            // flood going on would keep the reader here.
+            let mut batches = cli.ringbuf_size as usize / SMALLEST_RECORD / BATCH + 1;
+            while batches > 0
+                && !consumer.finished()
+                && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0
+            {
+                batches -= 1;
             }
             // And the repeats the kernel holds (a run going on continues
             // in a new line).

@@ -196,6 +196,27 @@ fn assert_losers(done: &Finished, wanted: &[(u32, u64)]) {
     assert_eq!(losers, wanted, "{line}");
 }
 
+/// Whether the tracer has lost events so far (asked with SIGUSR1).
+fn lost_some(tracer: &Tracer) -> bool {
+    let seen = tracer.stderr().len();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tracer.pid() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(line) = tracer.stderr()[seen..]
+            .iter()
+            .find(|l| l.contains(" events so far, "))
+        {
+            return !line.ends_with(", 0 lost");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
 /// The calls (sum of `count`) of the events of process `pid`.
 fn calls_of(events: &[serde_json::Value], pid: u32) -> u64 {
     events
@@ -311,6 +332,12 @@ fn distinct_flood_keeps_other_processes_calls() {
         std::thread::yield_now();
     }
     let results = bystander.go();
+    // Flood on until the tracer has lost some (a slow machine's reader
+    // may keep up for a while), so that there is a loss to attribute.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline && !lost_some(&tracer) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     stop.store(true, Ordering::Relaxed);
     flood.join().unwrap();
     let done = tracer.stop();

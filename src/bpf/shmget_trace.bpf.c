@@ -172,8 +172,8 @@ struct {
 	__type(value, struct fold_slot);
 } fold_slots SEC(".maps");
 
-/* Records each process used in the current interval, kept only while the
- * ring buffer is under pressure (over_share). */
+/* Records each process added in the current spell of pressure
+ * (over_share). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -184,12 +184,17 @@ struct {
 /* Pressure: at least this many bytes wait in the ring buffer (userspace
  * sets half its size); 0: never. */
 const volatile __u64 pressure_bytes = 0;
-/* Under pressure, records a process may use per SHARE_INTERVAL_NS. */
+/* Records a process may add in one spell of pressure. */
 const volatile __u64 share_records = 0;
+/* Whether the last producer found the ring buffer under pressure, and how
+ * many spells of pressure have ended: written only when that changes, so
+ * that producers on many CPUs mostly share the line read-only. (Races end
+ * a spell twice at worst: a fresh share a moment early.) */
+volatile __u32 under_pressure = 0;
+volatile __u32 pressure_spell = 0;
 /* Identical calls further apart than this are lines of their own; a run
  * of them gets a line at least this often (userspace sets it). */
 const volatile __u64 fold_window_ns = 500000000;
-#define SHARE_INTERVAL_NS 100000000ULL
 
 static __always_inline void attribute_loss(__u32 pid, __u64 n)
 {
@@ -589,22 +594,34 @@ static __always_inline __u32 fold_start(struct fold_slot *slot, __u32 cpu_slot,
 
 /* Whether the calling process has used its share of a ring buffer under
  * pressure (at least pressure_bytes waiting): then its event is dropped,
- * and counted, so that other processes' events still find room. Costs a
- * query of the ring buffer per event, and a map lookup only under
+ * and counted, so that other processes' events still find room. Each
+ * process may add share_records in one spell of pressure, however long it
+ * lasts: a reader slower than a flood must not let the flood fill the rest.
+ * Costs a query of the ring buffer per event, and a map lookup only under
  * pressure. */
-static __always_inline bool over_share(__u32 pid, __u64 now)
+static __always_inline bool over_share(__u32 pid)
 {
-	struct process_share *share, fresh = { .interval = now / SHARE_INTERVAL_NS, .used = 1 };
+	struct process_share *share, fresh = { .used = 1 };
 
-	if (!pressure_bytes || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < pressure_bytes)
+	if (!pressure_bytes)
 		return false;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < pressure_bytes) {
+		if (under_pressure) {
+			under_pressure = 0;
+			pressure_spell += 1;
+		}
+		return false;
+	}
+	if (!under_pressure)
+		under_pressure = 1;
+	fresh.episode = pressure_spell;
 	share = bpf_map_lookup_elem(&shares, &pid);
 	if (!share) {
 		bpf_map_update_elem(&shares, &pid, &fresh, BPF_ANY);
 		return false;
 	}
-	if (share->interval != fresh.interval) {
-		share->interval = fresh.interval;
+	if (share->episode != fresh.episode) {
+		share->episode = fresh.episode;
 		share->used = 0;
 	}
 	if (share->used >= share_records)
@@ -637,7 +654,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	}
 	if (slot && fold_join(slot, cpu_slot, args, ret, tid, now))
 		return 0;
-	if (over_share(pid_tgid >> 32, now)) {
+	if (over_share(pid_tgid >> 32)) {
 		count_lost(LOST_OVER_SHARE);
 		return 0;
 	}

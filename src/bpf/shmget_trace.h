@@ -146,10 +146,10 @@ struct process_loss {
 	char comm[TASK_COMM_LEN];
 };
 
-/* Per process, while the ring buffer is under pressure: records it used in
- * the current interval (see over_share). */
+/* Per process: records it added while the ring buffer was under pressure,
+ * in the current spell of pressure (see over_share). */
 struct process_share {
-	__u64 interval;
+	__u64 episode;
 	__u64 used;
 };
 
