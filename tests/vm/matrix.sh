@@ -146,6 +146,7 @@ fi
 # --- One VM per kernel, all modes in it; up to --jobs VMs at once ---
 declare -A CELL RC KVER WALL AUTO PIDOF START
 FAILS=()   # "kernel mode binary" of each failed run
+FLAKY=()   # "kernel mode" of each cell where a test failed once and passed when run again
 start_vm() {
     local k=$1
     echo "matrix: $k: booting (modes: $MODES)" >&2
@@ -161,7 +162,7 @@ start_vm() {
     fi
 }
 collect_vm() {
-    local k=$1 log=$LOG_DIR/$1.log rc=0 m n ok seen b brc p f
+    local k=$1 log=$LOG_DIR/$1.log rc=0 m n ok seen b brc p f flaky
     wait "${PIDOF[$k]}" || rc=$?
     WALL[$k]=$(echo "${START[$k]} $(date +%s.%N)" | awk '{ printf "%.0f", $2 - $1 }')
     RC[$k]=$rc
@@ -180,6 +181,8 @@ collect_vm() {
         done < <(grep -a "^@@RESULT $m " "$log" || true)
         if ((seen && ok)); then
             CELL[$k,$m]="PASS $n"
+            flaky=$(grep -ac "^@@FLAKY $m " "$log" || true)
+            ((flaky == 0)) || { CELL[$k,$m]+=" ${flaky}flaky"; FLAKY+=("$k $m"); }
             [[ $m != auto ]] || CELL[$k,$m]+=" ->${AUTO[$k]:-?}"
         elif ((seen)); then CELL[$k,$m]=FAIL
         else CELL[$k,$m]=NONE
@@ -227,6 +230,22 @@ ign=$(for k in $KERNELS; do
         "$LOG_DIR/$k.log" 2>/dev/null
 done)
 if [[ -n $ign ]]; then echo "ignored:"; echo "$ign"; fi
+
+# Tests that failed once and passed when run again: named, with the output of the failure.
+if ((${#FLAKY[@]})); then
+    echo
+    echo "flaky (failed, then passed when run again alone; the cell passes):"
+    for x in "${FLAKY[@]}"; do
+        read -r k m <<<"$x"
+        awk -v k="$k" -v m="$m" '
+            $1 == "@@BEGIN" { on = ($2 == m); f = 0; next }
+            !on { next }
+            $1 == "@@FLAKY" { print "  " k " " m " " $3 ": " $4; next }
+            $0 == "failures:" && !f { f = 1 }
+            f && /^test result: / { f = 2 }
+            f == 1 { print "  | " $0 }' "$LOG_DIR/$k.log"
+    done
+fi
 
 # Failing tests: their names, then the output the test binary printed for them.
 if ((${#FAILS[@]})) || ((fail)); then
