@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::event::RawEvent;
 use crate::fold::{self, RawFoldSlot};
 use crate::kernel::{self, FexitRefused, Survey, VmlinuxBtf};
-use crate::skel::types::{lost_reason, process_loss};
+use crate::skel::types::{lost_reason, process_loss, share_drops};
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
 /// Cheapest first: fexit runs one trampoline and needs no pairing map;
@@ -343,6 +343,32 @@ impl Tracer {
                 })
             })
             .collect();
+        // What each CPU counted for the process it is dropping calls of,
+        // not yet in the map (share_drops on the BPF side). The process's
+        // entry was made with its first such call, unless evicted since.
+        if let Ok(Some(per_cpu)) = self
+            .skel
+            .maps
+            .share_drops
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        {
+            for bytes in &per_cpu {
+                let Ok(drops) = plain::from_bytes::<share_drops>(bytes) else {
+                    continue;
+                };
+                if drops.pending == 0 {
+                    continue;
+                }
+                match losses.iter_mut().find(|loss| loss.pid == drops.pid) {
+                    Some(loss) => loss.count += drops.pending,
+                    None => losses.push(ProcessLoss {
+                        pid: drops.pid,
+                        comm: String::new(),
+                        count: drops.pending,
+                    }),
+                }
+            }
+        }
         losses.sort_by(|a, b| b.count.cmp(&a.count).then(a.pid.cmp(&b.pid)));
         losses
     }
@@ -369,6 +395,8 @@ impl Tracer {
 
 // SAFETY: a u64 and a byte array: any bytes of its size are a value.
 unsafe impl plain::Plain for process_loss {}
+// SAFETY: integers only.
+unsafe impl plain::Plain for share_drops {}
 
 fn comm_text(comm: &[i8; 16]) -> String {
     let bytes: Vec<u8> = comm

@@ -290,7 +290,12 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             // in a new line).
             consumer.flush_folds(&tracer.fold_slots(), None);
             consumer.flush();
-            note_counts(&tracer, consumer.output.written(), &tracer.lost()?, " so far");
+            note_counts(
+                &tracer,
+                consumer.output.written(),
+                &tracer.lost()?,
+                " so far",
+            );
         }
         if Instant::now() >= next_lost_check {
             next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;

@@ -153,6 +153,7 @@ enum lost_reason lost_reason_btf_anchor = LOST_RINGBUF_FULL;
 struct shm_fold shm_fold_btf_anchor = {};
 struct fold_slot fold_slot_btf_anchor = {};
 struct process_loss process_loss_btf_anchor = {};
+struct share_drops share_drops_btf_anchor = {};
 enum fold_layout fold_layout_btf_anchor = FOLD_SLOTS;
 
 /* Events lost, per process (the first LOST_PROCESSES to lose any; an
@@ -173,6 +174,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fold_slot);
 } fold_slots SEC(".maps");
+
+/* Per CPU, the process whose calls it drops for being over its share
+ * (over_share): the calls of a flood that are dropped cost a per-CPU
+ * counter, not a lookup in a hash map each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct share_drops);
+} share_drops SEC(".maps");
 
 /* Records each process added in the current spell of pressure
  * (over_share). */
@@ -217,13 +228,19 @@ static __always_inline void attribute_loss(__u32 pid, __u64 n)
 	}
 }
 
-/* n calls of process pid lost for `reason`. */
-static __always_inline void count_lost_calls(__u32 reason, __u32 pid, __u64 n)
+/* n calls lost for `reason`, in the totals only. */
+static __always_inline void count_lost_total(__u32 reason, __u64 n)
 {
 	__u64 *count = bpf_map_lookup_elem(&lost, &reason);
 
 	if (count)
 		*count += n;
+}
+
+/* n calls of process pid lost for `reason`. */
+static __always_inline void count_lost_calls(__u32 reason, __u32 pid, __u64 n)
+{
+	count_lost_total(reason, n);
 	attribute_loss(pid, n);
 }
 
@@ -549,13 +566,35 @@ static __always_inline bool same_args(const struct shm_args *a, const struct shm
 	return true;
 }
 
-/* Whether this call joins the slot's fold (then it is counted there, and
- * nothing else is to be done for it). */
-static __always_inline bool fold_join(struct fold_slot *slot, __u32 cpu_slot,
-				      const struct shm_args *args, long ret, __u32 tid, __u64 now)
+/* The clock of a fold's repeats: when the scheduler last updated the
+ * caller's run time (at every tick while it runs, and when it is
+ * scheduled), read from the task rather than from the TSC, which costs a
+ * flood of repeats about 45 ns a call on a VM. It is exact to a tick and
+ * runs behind real time by what the CPU spent in interrupts or lost to the
+ * hypervisor; each fold's clock_offset is set at its first call, whose time
+ * is exact, so a fold drifts only by that. Before 5.11 (no BTF task
+ * pointer): the precise clock. */
+static __always_inline __u64 fold_clock(void)
 {
-	if (!slot->fold_id || slot->tid != tid || slot->ret != ret ||
-	    now - slot->last_ns >= fold_window_ns || !same_args(&slot->args, args))
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf()->se.exec_start;
+	return bpf_ktime_get_boot_ns();
+}
+
+/* Whether this call joins the slot's fold (then it is counted there, and
+ * nothing else is to be done for it). The call is compared first: a call
+ * that differs (a flood of distinct calls) reads no clock. */
+static __always_inline bool fold_join(struct fold_slot *slot, __u32 cpu_slot,
+				      const struct shm_args *args, long ret, __u32 tid)
+{
+	__u64 now;
+
+	if (!slot->fold_id || slot->tid != tid || slot->ret != ret || !same_args(&slot->args, args))
+		return false;
+	/* Never before the fold's first call: the tick clock runs behind the
+	 * precise one by less than a tick, which clock_offset makes up. */
+	now = fold_clock() + slot->clock_offset;
+	if (now - slot->last_ns >= fold_window_ns)
 		return false;
 	if (slot->calls == slot->reported)
 		slot->pending_ns = now;
@@ -590,6 +629,7 @@ static __always_inline __u32 fold_start(struct fold_slot *slot, __u32 cpu_slot,
 	slot->reported = 1;
 	slot->last_ns = now;
 	slot->pending_ns = now;
+	slot->clock_offset = now - fold_clock();
 	slot->fold_id = id;
 	return FOLD_TAG(id, cpu_slot);
 }
@@ -600,10 +640,14 @@ static __always_inline __u32 fold_start(struct fold_slot *slot, __u32 cpu_slot,
  * process may add share_records in one spell of pressure, however long it
  * lasts: a reader slower than a flood must not let the flood fill the rest.
  * Costs a query of the ring buffer per event, and a map lookup only under
- * pressure. */
+ * pressure, until a process is over its share: then its calls on that CPU
+ * are only counted there (share_drops), until another process or spell
+ * takes the CPU's count. Counts the loss of a call it drops. */
 static __always_inline bool over_share(__u32 pid)
 {
 	struct process_share *share, fresh = { .used = 1 };
+	struct share_drops *drops;
+	__u32 zero = 0;
 
 	if (!pressure_bytes)
 		return false;
@@ -616,6 +660,13 @@ static __always_inline bool over_share(__u32 pid)
 	}
 	if (!under_pressure)
 		under_pressure = 1;
+	drops = bpf_map_lookup_elem(&share_drops, &zero);
+	/* pid 0 (idle) makes no calls: a zeroed count matches none. */
+	if (drops && drops->pid == pid && drops->spell == pressure_spell) {
+		drops->pending += 1;
+		count_lost_total(LOST_OVER_SHARE, 1);
+		return true;
+	}
 	fresh.episode = pressure_spell;
 	share = bpf_map_lookup_elem(&shares, &pid);
 	if (!share) {
@@ -626,10 +677,21 @@ static __always_inline bool over_share(__u32 pid)
 		share->episode = fresh.episode;
 		share->used = 0;
 	}
-	if (share->used >= share_records)
-		return true;
-	__sync_fetch_and_add(&share->used, 1);
-	return false;
+	if (share->used < share_records) {
+		__sync_fetch_and_add(&share->used, 1);
+		return false;
+	}
+	/* Over: this CPU's count of another process (or spell) goes to its
+	 * process; this call makes the process's entry, with its name. */
+	if (drops) {
+		if (drops->pending)
+			attribute_loss(drops->pid, drops->pending);
+		drops->pid = pid;
+		drops->spell = pressure_spell;
+		drops->pending = 0;
+	}
+	count_lost(LOST_OVER_SHARE);
+	return true;
 }
 
 static __always_inline int emit(const struct shm_args *args, long ret)
@@ -646,20 +708,18 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		return 0;
 	if (filter_errno_on && !errno_listed(ret))
 		return 0;
-	now = bpf_ktime_get_boot_ns();
 	slot = bpf_map_lookup_elem(&fold_slots, &key);
 	/* ipc(SHMAT)'s result is in the caller's memory, not in ret: never
 	 * folded. */
 	if (slot && args->op == OP_SHMAT && args->call == CALL_IPC) {
-		fold_start(slot, cpu_slot, NULL, ret, pid_tgid, now);
+		fold_start(slot, cpu_slot, NULL, ret, pid_tgid, 0);
 		slot = NULL;
 	}
-	if (slot && fold_join(slot, cpu_slot, args, ret, tid, now))
+	if (slot && fold_join(slot, cpu_slot, args, ret, tid))
 		return 0;
-	if (over_share(pid_tgid >> 32)) {
-		count_lost(LOST_OVER_SHARE);
+	if (over_share(pid_tgid >> 32))
 		return 0;
-	}
+	now = bpf_ktime_get_boot_ns();
 	if (slot)
 		fold_tag = fold_start(slot, cpu_slot, args, ret, pid_tgid, now);
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);

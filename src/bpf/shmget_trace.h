@@ -124,6 +124,7 @@ struct fold_slot {
 	__u64 reported;		/* calls already in a line */
 	__u64 last_ns;		/* the fold's last call */
 	__u64 pending_ns;	/* the first call not in a line yet */
+	__u64 clock_offset;	/* boot time minus fold_clock() at the first */
 	__s64 ret;
 	struct shm_args args;
 	__u32 tid;
@@ -146,6 +147,15 @@ struct shm_fold {
 struct process_loss {
 	__u64 count;
 	char comm[TASK_COMM_LEN];
+};
+
+/* Per CPU: calls of process pid dropped over its share in spell `spell`,
+ * counted in the totals but not yet in lost_by_process (userspace adds
+ * them to the process's count). */
+struct share_drops {
+	__u64 pending;
+	__u32 pid;
+	__u32 spell;
 };
 
 /* Per process: records it added while the ring buffer was under pressure,
