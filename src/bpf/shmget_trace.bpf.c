@@ -209,7 +209,10 @@ volatile __u32 pressure_spell = 0;
  * of them gets a line at least this often (userspace sets it). */
 const volatile __u64 fold_window_ns = 500000000;
 
-static __always_inline void attribute_loss(__u32 pid, __u64 n)
+/* A function of its own (a BPF-to-BPF call), off the common path: inlined
+ * at each of its sites, its locals overflowed the 512-byte stack of the
+ * arm64 fexit programs, which hold a copy of the user registers. */
+static __noinline void attribute_loss(__u32 pid, __u64 n)
 {
 	struct process_loss fresh = { .count = n };
 	struct process_loss *loss = bpf_map_lookup_elem(&lost_by_process, &pid);
