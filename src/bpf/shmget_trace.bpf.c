@@ -949,10 +949,24 @@ int kretprobe_helper_do_shmat(struct pt_regs *ctx)
  * pages (asm/memory.h); arm64 has fexit only on 6.12, which has the helper. */
 #define FALLBACK_THREAD_SIZE (4096 << 2)
 
-static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
+/* Where older kernels' user registers are copied: a per-CPU map, not the
+ * stack, of which arm64's struct pt_regs alone would take 336 of the 512
+ * bytes a program and the functions it calls may use together. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pt_regs);
+} regs_copy SEC(".maps");
+
+/* NULL where the copy has nowhere to go (never: a per-CPU array's one
+ * element always exists). */
+static __always_inline const struct pt_regs *syscall_regs(void)
 {
 	const struct pt_regs *regs;
 	struct task_struct *task;
+	struct pt_regs *copy;
+	__u32 zero = 0;
 	void *stack;
 
 	/* 5.15+: the helper knows the stack layout (FRED pads it on 6.9+). */
@@ -960,6 +974,9 @@ static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
 		regs = (const struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	} else {
 		/* Older kernels: pt_regs end the thread's kernel stack, no padding. */
+		copy = bpf_map_lookup_elem(&regs_copy, &zero);
+		if (!copy)
+			return NULL;
 		task = (struct task_struct *)bpf_get_current_task();
 		stack = BPF_CORE_READ(task, stack);
 		bpf_probe_read_kernel(copy, sizeof(*copy),
@@ -975,11 +992,10 @@ static __always_inline int fexit_leave(unsigned long long *ctx, enum shm_abi abi
 {
 	const struct pt_regs *regs;
 	struct shm_args args = {};
-	struct pt_regs copy;
 	int decoded;
 
-	regs = syscall_regs(&copy);
-	decoded = decode_call(&args, regs, abi, true);
+	regs = syscall_regs();
+	decoded = regs ? decode_call(&args, regs, abi, true) : -1;
 	/* Registers that are no shared-memory syscall, on a function that only
 	 * such syscalls reach, were not found where they were looked for (a
 	 * kernel stack of another size): count, never print garbage. */
