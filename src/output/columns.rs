@@ -40,6 +40,10 @@ pub enum Column {
     Addr,
     AttachAddr,
     AttachAddrFrom,
+    /// The calls a line stands for: 1, or a fold's count.
+    Count,
+    /// A fold line's last call; `-` for one call.
+    LastTime,
     /// Not a field of its own: what each call names, in one text (the
     /// flags of a shmget; segment, address and flags of a shmat; the
     /// address of a shmdt; segment and command of a shmctl). The table's
@@ -50,18 +54,18 @@ pub enum Column {
 impl Column {
     /// Every column, in TSV order.
     #[rustfmt::skip]
-    pub const ALL: [Column; 31] = {
+    pub const ALL: [Column; 33] = {
         use Column::*;
         [
             Time, Pid, Tid, Ppid, Uid, Gid, Comm, Abi, Call, Key, Size, Shmflg, Flags, Mode, Ret,
             Errno, Cgroup, CgroupPath, Container, Pidns, Mntns, Origin, OwnerUid, CreatorPid,
-            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom,
+            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom, Count, LastTime,
         ]
     };
 
     /// Every column `--columns` can name.
-    pub const SELECTABLE: [Column; 32] = {
-        let mut all = [Column::Details; 32];
+    pub const SELECTABLE: [Column; 34] = {
+        let mut all = [Column::Details; 34];
         let mut i = 0;
         while i < Column::ALL.len() {
             all[i] = Column::ALL[i];
@@ -108,6 +112,8 @@ impl Column {
             Addr => "addr",
             AttachAddr => "attach_addr",
             AttachAddrFrom => "attach_addr_from",
+            Count => "count",
+            LastTime => "last_time",
             Details => "details",
         }
     }
@@ -138,8 +144,16 @@ impl Column {
             Squat => (5, false),
             Cmd => (15, false),
             AttachAddrFrom => (16, false),
+            Count => (8, true),
+            LastTime => (8, false),
             Details => (0, false),
         }
+    }
+
+    /// Whether the column can change between records that are the same
+    /// in every field but the time (and so is written anew on each line).
+    pub fn per_line(self) -> bool {
+        matches!(self, Column::Time | Column::Count | Column::LastTime)
     }
 
     /// Appends this column's text for `record`.
@@ -179,6 +193,8 @@ impl Column {
             Addr => optional(out, r.addr, |out, hex| hex.write(out)),
             AttachAddr => optional(out, r.attach_addr, |out, hex| hex.write(out)),
             AttachAddrFrom => text(out, r.attach_addr_from),
+            Count => write_decimal(out, r.count),
+            LastTime => text(out, r.last_time),
             Details => write_details(r, out),
         }
     }
@@ -194,6 +210,17 @@ impl Column {
                 out.extend_from_slice(record.op.name().as_bytes());
             }
             Column::Origin if record.squat == Some(true) => out.extend_from_slice(b"SQUAT"),
+            // A fold line says how many calls it stands for first.
+            Column::Details if record.count > 1 => {
+                out.push(b'x');
+                write_decimal(out, record.count);
+                out.push(b' ');
+                self.write(record, out);
+            }
+            Column::Count => {
+                out.push(b'x');
+                write_decimal(out, record.count);
+            }
             _ => self.write(record, out),
         }
     }

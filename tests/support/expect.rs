@@ -9,11 +9,11 @@ use super::syscalls::*;
 
 /// The TSV columns, and the JSON keys, in order.
 #[rustfmt::skip]
-pub const FIELDS: [&str; 31] = [
+pub const FIELDS: [&str; 33] = [
     "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
     "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
     "origin", "owner_uid", "creator_pid", "squat", "event", "shmid", "cmd", "addr",
-    "attach_addr", "attach_addr_from",
+    "attach_addr", "attach_addr_from", "count", "last_time",
 ];
 
 /// One call the test made, and what the tracer must report for it.
@@ -121,6 +121,7 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         "errno": errno,
         "event": "shmget",
         "shmid": null, "cmd": null, "addr": null, "attach_addr": null,
+        "count": 1, "last_time": null,
         "pidns": own_namespace("pid_for_children"),
         "mntns": own_namespace("mnt"),
     });
