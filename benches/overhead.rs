@@ -1,8 +1,13 @@
-//! What tracing costs the traced: a tight loop of failing x86_64 shmget
-//! calls from this thread, bare, with the hook attached but every call
-//! filtered out (`-p 1`: the floor the hook itself costs), and traced by
-//! `shmget-trace --tsv` (default settings, whole host) writing to a file.
-//! Prints ns per call for each, the ratios, and events delivered vs lost.
+//! What tracing costs the traced, in two floods from this thread: failing
+//! x86_64 shmget calls on one missing key (identical: they fold in the
+//! kernel) and on one key with a different size each time (distinct: every
+//! call is a line). Each flood runs bare, with the hook attached but every
+//! call filtered out (`-p 1`: the floor the hook itself costs), and traced
+//! by `shmget-trace --tsv` (default settings, whole host) writing to a
+//! file. Meanwhile a second process (the bystander) makes 1,000 calls of
+//! its own, which must all be delivered. Prints ns per call, the ratios to
+//! bare and to the floor, lines and calls delivered, lost, and the
+//! bystander's calls found in the output.
 //!
 //! Each round writes a fresh file, as users run it (`in-place` instead
 //! allocates the file's page cache before the first round and writes over
@@ -44,21 +49,63 @@ use common::{Stdout, Tracer};
 /// A key no test creates.
 const MISSING_KEY: i32 = 0x7e57_0000;
 
-/// ns per failing shmget, over `calls` calls from this thread.
-fn shmget_loop(calls: u64) -> f64 {
+/// The bystander's calls, on a key of its own.
+const BYSTANDER_KEY: i32 = 0x7e57_0001;
+const BYSTANDER_CALLS: u64 = 1000;
+
+/// ns per failing shmget, over `calls` calls from this thread: all the
+/// same, or each with another size.
+fn shmget_loop(calls: u64, distinct: bool) -> f64 {
     let start = Instant::now();
-    for _ in 0..calls {
-        native_shmget(MISSING_KEY, 0, 0);
+    if distinct {
+        for size in 0..calls {
+            native_shmget(MISSING_KEY, size, 0);
+        }
+    } else {
+        for _ in 0..calls {
+            native_shmget(MISSING_KEY, 0, 0);
+        }
     }
     start.elapsed().as_nanos() as f64 / calls.max(1) as f64
 }
 
 struct Traced {
     ns_per_call: f64,
+    /// Calls in the output (the summary's count).
     delivered: u64,
+    /// Lines in the output.
+    lines: u64,
     lost: u64,
+    /// The bystander's calls found in the output.
+    bystander: u64,
     peak_rss_kib: u64,
     output_bytes: u64,
+}
+
+/// Lines, and the calls of process `pid`, in a TSV output (by the header's
+/// `pid` and `count` columns; a build without `count` has one call a line).
+fn read_output(path: &std::path::Path, pid: u32) -> (u64, u64) {
+    use std::io::BufRead;
+    let Ok(file) = File::open(path) else {
+        return (0, 0);
+    };
+    let mut lines = std::io::BufReader::with_capacity(1 << 20, file).split(b'\n');
+    let header = lines.next().and_then(Result::ok).unwrap_or_default();
+    let header: Vec<&[u8]> = header.split(|&b| b == b'\t').collect();
+    let column = |name: &[u8]| header.iter().position(|c| *c == name);
+    let (pid_at, count_at) = (column(b"pid").unwrap_or(1), column(b"count"));
+    let pid = pid.to_string();
+    let (mut total, mut calls) = (0, 0);
+    for line in lines.map_while(Result::ok) {
+        total += 1;
+        let cells: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+        if cells.get(pid_at) == Some(&pid.as_bytes()) {
+            calls += count_at
+                .and_then(|i| std::str::from_utf8(cells.get(i)?).ok()?.parse().ok())
+                .unwrap_or(1);
+        }
+    }
+    (total, calls)
 }
 
 /// The tracer's output file, in a directory of its own, removed at the end.
@@ -108,14 +155,32 @@ fn start(build: Option<&str>, args: &[&str], stdout: File) -> Tracer {
     }
 }
 
-/// The loop while a tracer (`build`, started with `args`) writes to `output`.
-fn traced_loop(calls: u64, build: Option<&str>, args: &[&str], output: &OutputFile) -> Traced {
+/// The loop while a tracer (`build`, started with `args`) writes to
+/// `output`, and the bystander makes its calls a moment after it starts.
+fn traced_loop(
+    calls: u64,
+    distinct: bool,
+    build: Option<&str>,
+    args: &[&str],
+    output: &OutputFile,
+) -> Traced {
     // Start from clean page cache, so that writing back earlier data (the
     // build's, the last round's) does not compete with the traced run.
     nix::unistd::sync();
     let mut stdout = output.open();
     let tracer = start(build, args, stdout.try_clone().unwrap());
-    let ns_per_call = shmget_loop(calls);
+    let steps: Vec<String> = (0..BYSTANDER_CALLS)
+        .map(|size| format!("native:{BYSTANDER_KEY}:{size}:0"))
+        .collect();
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let bystander = common::Workload::spawn_waiting(&steps);
+    let bystander_pid = bystander.pid();
+    let bystander = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        bystander.go();
+    });
+    let ns_per_call = shmget_loop(calls, distinct);
+    bystander.join().expect("the bystander's calls");
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", tracer.pid())).unwrap_or_default();
     let peak_rss_kib = status
@@ -127,18 +192,22 @@ fn traced_loop(calls: u64, build: Option<&str>, args: &[&str], output: &OutputFi
     let (delivered, lost) = tracer.stop().summary();
     // The tracer's stdout shares this descriptor's offset.
     let output_bytes = stdout.stream_position().unwrap_or(0);
+    let (lines, bystander) = read_output(&output.path, bystander_pid);
     Traced {
         ns_per_call,
         delivered,
+        lines,
         lost,
+        bystander,
         peak_rss_kib,
         output_bytes,
     }
 }
 
-/// Calls made while the reader is stopped: within the default 32 MiB ring
-/// buffer (about 200,000 events), past its wakeup mark (an eighth).
-const STALLED_CALLS: u64 = 150_000;
+/// Calls made while the reader is stopped: within the default 16 MiB ring
+/// buffer (about 105,000 events), past its wakeup mark (an eighth), below
+/// its pressure mark (half); distinct, so that none folds.
+const STALLED_CALLS: u64 = 40_000;
 
 /// ns per call of the loop while the tracer is stopped in its sleep, and
 /// the tracer's count of events and losses.
@@ -150,14 +219,14 @@ fn stalled_reader(build: Option<&str>, output: &OutputFile) -> (f64, u64, u64) {
     // Idle, it sleeps (epoll_wait, its flag raised) within 100 ms.
     std::thread::sleep(std::time::Duration::from_millis(300));
     kill(pid, Signal::SIGSTOP).expect("stop the tracer");
-    let ns = shmget_loop(STALLED_CALLS);
+    let ns = shmget_loop(STALLED_CALLS, true);
     kill(pid, Signal::SIGCONT).expect("continue the tracer");
     let (delivered, lost) = tracer.stop().summary();
     (ns, delivered, lost)
 }
 
 fn print_stalled(baseline: Option<&str>, output: &OutputFile) {
-    let bare = shmget_loop(STALLED_CALLS);
+    let bare = shmget_loop(STALLED_CALLS, true);
     for (name, build) in [("this build", None), ("baseline", baseline)] {
         if name == "baseline" && build.is_none() {
             continue;
@@ -171,12 +240,18 @@ fn print_stalled(baseline: Option<&str>, output: &OutputFile) {
     }
 }
 
+/// A flood and build over all rounds: its name, its ratios to the floor,
+/// the floor's ratios to bare, losses, and bystander calls missing.
+type Summary = (String, Vec<f64>, Vec<f64>, u64, u64);
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
 fn main() {
+    // The bystander is this binary started again as the tests' workload.
+    common::workload::run_if_asked();
     // `cargo bench` passes --bench; numbers are ours.
     let numbers: Vec<u64> = std::env::args()
         .skip(1)
@@ -195,11 +270,14 @@ fn main() {
         print_stalled(baseline, &OutputFile::new(STALLED_CALLS * 200, fresh));
         return;
     }
-    println!("overhead: {calls} failing shmget calls per run, {rounds} rounds");
+    println!(
+        "overhead: {calls} failing shmget calls per run, {rounds} rounds; a bystander makes \
+         {BYSTANDER_CALLS} calls during each traced run"
+    );
     if let Some(bin) = baseline {
-        println!("baseline: {bin} (columns base ns, base)");
+        println!("baseline: {bin} (rows `base`)");
     }
-    // About 165 bytes a line; room for longer ones.
+    // About 170 bytes a line; room for longer ones.
     let output = OutputFile::new(calls * 200, fresh);
     println!(
         "output: {}",
@@ -210,77 +288,94 @@ fn main() {
         }
     );
     println!(
-        "{:>5} {:>9} {:>9} {:>10} {:>6} {:>6} {:>10} {:>8} {:>9} {:>8}{}",
+        "{:>5} {:>9} {:>9} {:>9} {:>10} {:>6} {:>6} {:>6} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8}",
         "round",
+        "flood",
         "bare ns",
         "floor ns",
         "traced ns",
         "floor",
         "ratio",
-        "delivered",
+        "/floor",
+        "calls",
+        "lines",
         "lost",
+        "bystander",
         "rss KiB",
-        "MiB out",
-        if baseline.is_some() {
-            format!(" {:>8} {:>6} {:>8}", "base ns", "base", "base lost")
-        } else {
-            String::new()
-        }
+        "MiB out"
     );
-    let (mut ratios, mut floors, mut base_ratios) = (vec![], vec![], vec![]);
-    let (mut lost_total, mut base_lost_total) = (0, 0);
+    // Per flood (identical, distinct) and build (this, base): ratios to
+    // the floor, and losses over all rounds.
+    let mut summary: Vec<Summary> = vec![];
     for round in 1..=rounds {
-        // Bare before and after: the machine's speed drifts between runs.
-        let before = shmget_loop(calls);
-        // pid 1 makes no shmget calls: the hook runs, and filters out all.
-        let floor = traced_loop(calls, None, &["--tsv", "-p", "1"], &output);
-        let base_first = round % 2 == 1;
-        let mut base = None;
-        if base_first {
-            base = baseline.map(|bin| traced_loop(calls, Some(bin), &["--tsv"], &output));
-        }
-        let traced = traced_loop(calls, None, &["--tsv"], &output);
-        if !base_first {
-            base = baseline.map(|bin| traced_loop(calls, Some(bin), &["--tsv"], &output));
-        }
-        let bare = (before + shmget_loop(calls)) / 2.0;
-        let ratio = traced.ns_per_call / bare;
-        ratios.push(ratio);
-        floors.push(floor.ns_per_call / bare);
-        lost_total += traced.lost;
-        let base_columns = match &base {
-            Some(base) => {
-                base_ratios.push(base.ns_per_call / bare);
-                base_lost_total += base.lost;
-                format!(
-                    " {:>8.1} {:>6.2} {:>8}",
-                    base.ns_per_call,
-                    base.ns_per_call / bare,
-                    base.lost
-                )
+        for distinct in [false, true] {
+            let flood = if distinct { "distinct" } else { "identical" };
+            // Bare before and after: the machine's speed drifts between runs.
+            let before = shmget_loop(calls, distinct);
+            // pid 1 makes no shmget calls: the hook runs, and filters out all.
+            let floor = traced_loop(calls, distinct, None, &["--tsv", "-p", "1"], &output);
+            let base_first = round % 2 == 1;
+            let mut runs: Vec<(&str, Traced)> = vec![];
+            let run_base = |runs: &mut Vec<(&str, Traced)>| {
+                if let Some(bin) = baseline {
+                    runs.push((
+                        "base",
+                        traced_loop(calls, distinct, Some(bin), &["--tsv"], &output),
+                    ));
+                }
+            };
+            if base_first {
+                run_base(&mut runs);
             }
-            None => String::new(),
-        };
-        println!(
-            "{round:>5} {bare:>9.1} {:>9.1} {:>10.1} {:>6.2} {ratio:>6.2} {:>10} {:>8} {:>9} {:>8.1}{base_columns}",
-            floor.ns_per_call,
-            traced.ns_per_call,
-            floor.ns_per_call / bare,
-            traced.delivered,
-            traced.lost,
-            traced.peak_rss_kib,
-            traced.output_bytes as f64 / (1 << 20) as f64
-        );
+            runs.push((
+                "this",
+                traced_loop(calls, distinct, None, &["--tsv"], &output),
+            ));
+            if !base_first {
+                run_base(&mut runs);
+            }
+            let bare = (before + shmget_loop(calls, distinct)) / 2.0;
+            for (build, traced) in runs {
+                let name = format!("{flood} ({build})");
+                let to_floor = traced.ns_per_call / floor.ns_per_call;
+                match summary.iter_mut().find(|s| s.0 == name) {
+                    Some(s) => {
+                        s.1.push(to_floor);
+                        s.2.push(floor.ns_per_call / bare);
+                        s.3 += traced.lost;
+                        s.4 += BYSTANDER_CALLS - traced.bystander.min(BYSTANDER_CALLS);
+                    }
+                    None => summary.push((
+                        name,
+                        vec![to_floor],
+                        vec![floor.ns_per_call / bare],
+                        traced.lost,
+                        BYSTANDER_CALLS - traced.bystander.min(BYSTANDER_CALLS),
+                    )),
+                }
+                println!(
+                    "{round:>5} {:>9} {bare:>9.1} {:>9.1} {:>10.1} {:>6.2} {:>6.2} {to_floor:>6.2} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8.1}",
+                    format!("{}{}", &flood[..3], if build == "base" { "/base" } else { "" }),
+                    floor.ns_per_call,
+                    traced.ns_per_call,
+                    floor.ns_per_call / bare,
+                    traced.ns_per_call / bare,
+                    traced.delivered,
+                    traced.lines,
+                    traced.lost,
+                    format!("{}/{BYSTANDER_CALLS}", traced.bystander),
+                    traced.peak_rss_kib,
+                    traced.output_bytes as f64 / (1 << 20) as f64
+                );
+            }
+        }
     }
-    println!(
-        "overhead: median ratio {:.2} to bare (floor, every call filtered out: {:.2}), {lost_total} events lost in all rounds",
-        median(ratios),
-        median(floors)
-    );
-    if !base_ratios.is_empty() {
+    for (name, to_floor, floor, lost, missed) in summary {
         println!(
-            "baseline: median ratio {:.2} to bare, {base_lost_total} events lost in all rounds",
-            median(base_ratios)
+            "overhead: {name}: median {:.2} x the floor (floor {:.2} x bare), {lost} lost, \
+             bystander calls missing {missed}, in all rounds",
+            median(to_floor),
+            median(floor)
         );
     }
     print_stalled(baseline, &output);

@@ -29,8 +29,10 @@ use crate::cgroup;
 use crate::cli::Cli;
 use crate::domain::{Abi, AttachMode, Carrier, Op};
 use crate::error::Error;
+use crate::event::RawEvent;
+use crate::fold::{self, RawFoldSlot};
 use crate::kernel::{self, FexitRefused, Survey, VmlinuxBtf};
-use crate::skel::types::lost_reason;
+use crate::skel::types::{lost_reason, process_loss, share_drops};
 use crate::skel::{OpenShmgetTraceSkel, ShmgetTraceSkel, ShmgetTraceSkelBuilder};
 
 /// Cheapest first: fexit runs one trampoline and needs no pairing map;
@@ -322,10 +324,120 @@ impl Tracer {
             ringbuf_full: counts[lost_reason::LOST_RINGBUF_FULL.0 as usize],
             unpaired: counts[lost_reason::LOST_UNPAIRED.0 as usize],
             unreadable: counts[lost_reason::LOST_UNREADABLE.0 as usize],
+            over_share: counts[lost_reason::LOST_OVER_SHARE.0 as usize],
             probe_misses: self.misses_at_detach + self.probe_misses(),
         })
     }
+
+    /// Events lost so far by each process that lost any (those the kernel
+    /// side counted; kprobe misses are not attributed), most first.
+    pub fn lost_by_process(&self) -> Vec<ProcessLoss> {
+        let map = &self.skel.maps.lost_by_process;
+        let mut losses: Vec<ProcessLoss> = map
+            .keys()
+            .filter_map(|key| {
+                let value = map.lookup(&key, MapFlags::ANY).ok()??;
+                let loss = plain::from_bytes::<process_loss>(&value).ok()?;
+                let pid = u32::from_ne_bytes(key.get(..4)?.try_into().ok()?);
+                Some(ProcessLoss {
+                    pid,
+                    comm: comm_text(&loss.comm),
+                    count: loss.count,
+                })
+            })
+            .collect();
+        // What each CPU counted for the process it is dropping calls of,
+        // not yet in the map (share_drops on the BPF side). The process's
+        // entry was made with its first such call, unless evicted since.
+        if let Ok(Some(per_cpu)) = self
+            .skel
+            .maps
+            .share_drops
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        {
+            for bytes in &per_cpu {
+                let Ok(drops) = plain::from_bytes::<share_drops>(bytes) else {
+                    continue;
+                };
+                if drops.pending == 0 {
+                    continue;
+                }
+                match losses.iter_mut().find(|loss| loss.pid == drops.pid) {
+                    Some(loss) => loss.count += drops.pending,
+                    None => losses.push(ProcessLoss {
+                        pid: drops.pid,
+                        comm: String::new(),
+                        count: drops.pending,
+                    }),
+                }
+            }
+        }
+        losses.sort_by(|a, b| b.count.cmp(&a.count).then(a.pid.cmp(&b.pid)));
+        losses
+    }
+
+    /// Each CPU's fold slots, by slot number (cpu * SLOTS + slot).
+    pub fn fold_slots(&self) -> Vec<(usize, RawFoldSlot)> {
+        let map = &self.skel.maps.fold_slots;
+        let mut slots = vec![];
+        for key in 0..fold::SLOTS {
+            let Ok(Some(per_cpu)) = map.lookup_percpu(&(key as u32).to_ne_bytes(), MapFlags::ANY)
+            else {
+                continue;
+            };
+            for (cpu, bytes) in per_cpu.iter().enumerate() {
+                let mut slot = RawFoldSlot::default();
+                if plain::copy_from_bytes(&mut slot, bytes).is_ok() {
+                    slots.push((cpu * fold::SLOTS + key, slot));
+                }
+            }
+        }
+        slots
+    }
 }
+
+// SAFETY: a u64 and a byte array: any bytes of its size are a value.
+unsafe impl plain::Plain for process_loss {}
+// SAFETY: integers only.
+unsafe impl plain::Plain for share_drops {}
+
+fn comm_text(comm: &[i8; 16]) -> String {
+    let bytes: Vec<u8> = comm
+        .iter()
+        .map(|&b| b as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    let mut text = Vec::new();
+    crate::decode::write_escaped(&mut text, &bytes);
+    String::from_utf8(text).unwrap_or_default()
+}
+
+/// Events one process lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessLoss {
+    pub pid: u32,
+    /// Its name (escaped) when it first lost one; empty if unknown.
+    pub comm: String,
+    pub count: u64,
+}
+
+/// `1234 (flood) 5000, 77 (bash) 3`: the processes that lost the most,
+/// at most `max` of them, and how many others.
+pub fn describe_losses(losses: &[ProcessLoss], max: usize) -> String {
+    let mut text = losses
+        .iter()
+        .take(max)
+        .map(|l| format!("{} ({}) {}", l.pid, l.comm, l.count))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if losses.len() > max {
+        text.push_str(&format!(" and {} more processes", losses.len() - max));
+    }
+    text
+}
+
+/// An event's room in the ring buffer, with its 8-byte header.
+const RECORD_BYTES: u64 = (std::mem::size_of::<RawEvent>() + 8).next_multiple_of(8) as u64;
 
 /// The kernel side's loss counters (`enum lost_reason`).
 const LOST_REASONS: usize = lost_reason::LOST_REASONS.0 as usize;
@@ -344,11 +456,14 @@ pub struct Lost {
     /// kprobe mode: calls the kernel ran no kprobe or kretprobe for
     /// (reported by kernels 6.7 and later).
     pub probe_misses: u64,
+    /// Dropped while the ring buffer was under pressure and the process
+    /// over its share (see `over_share` on the BPF side).
+    pub over_share: u64,
 }
 
 impl Lost {
     pub fn total(&self) -> u64 {
-        self.ringbuf_full + self.unpaired + self.unreadable + self.probe_misses
+        self.ringbuf_full + self.unpaired + self.unreadable + self.probe_misses + self.over_share
     }
 
     /// `12 ring buffer full, 3 kprobe misses`: the reasons with a count,
@@ -359,6 +474,7 @@ impl Lost {
             (self.unpaired, "entry not paired (kprobe map full)"),
             (self.unreadable, "registers unreadable (fentry fallback)"),
             (self.probe_misses, "kprobe misses"),
+            (self.over_share, "over the process's share under pressure"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -785,6 +901,11 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
     rodata.traced_ops = cli.events.0.iter().fold(0, |mask, op| mask | 1 << op.raw());
     rodata.filter_cgroup_on = plan.cgroup.is_some();
     rodata.wakeup_bytes = plan.wakeup_bytes;
+    // Fairness: with half the ring buffer waiting, each process may add
+    // at most an eighth of it until less waits again.
+    rodata.pressure_bytes = u64::from(cli.ringbuf_size) / 2;
+    rodata.share_records = u64::from(cli.ringbuf_size) / 8 / RECORD_BYTES;
+    rodata.fold_window_ns = fold::WINDOW.as_nanos() as u64;
     rodata.task_struct_btf_id = plan.kernel.task_struct_id;
     rodata.ipc_idx_mask = (1 << plan.kernel.ipc_id_index_bits) - 1;
     Ok(())

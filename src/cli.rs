@@ -109,7 +109,7 @@ pub struct Cli {
           allow_negative_numbers = true)]
     pub duration: Option<Duration>,
 
-    /// Stop after this many events
+    /// Stop after this many lines (a line of folded repeats is one)
     #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     pub count: Option<u64>,
 
@@ -125,7 +125,8 @@ pub struct Cli {
     /// tid, ppid, uid, gid, comm, abi, call, key, size, shmflg, flags, mode,
     /// ret, errno, cgroup, cgroup_path, container, pidns, mntns, origin,
     /// owner_uid, creator_pid, squat, event, shmid, cmd, addr, attach_addr,
-    /// attach_addr_from, ipcns, host_ipc, reason, reason_code, details
+    /// attach_addr_from, count (calls a line stands for), last_time (of a
+    /// fold line's last call), ipcns, host_ipc, reason, reason_code, details
     /// (what each call names, and why it failed, as the table shows it)
     #[arg(short = 'o', long, value_name = "LIST", value_delimiter = ',',
           value_parser = parse_column, conflicts_with = "json")]
@@ -159,7 +160,7 @@ pub struct Cli {
     pub attach: AttachMode,
 
     /// Ring buffer size: a power of two from 4K to 256M, as bytes or with K, M or G
-    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_ringbuf_size)]
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_ringbuf_size)]
     pub ringbuf_size: u32,
 
     /// Say why each attach mode was or was not used; -vv adds libbpf's log
@@ -666,7 +667,7 @@ mod tests {
         let cli = Cli::try_parse_from(["shmget-trace"]).unwrap();
         assert_eq!(cli.format(), Format::Table);
         assert_eq!(cli.attach, AttachMode::Auto);
-        assert_eq!(cli.ringbuf_size, 32 << 20);
+        assert_eq!(cli.ringbuf_size, 16 << 20);
         let cli = Cli::try_parse_from(["shmget-trace", "-k", "-1"]).unwrap();
         assert_eq!(cli.key, Some(-1));
     }

@@ -4,6 +4,7 @@
 use nix::time::{clock_gettime, ClockId};
 
 use crate::domain::UnknownRaw;
+use crate::fold::RawFold;
 
 pub use crate::skel::types::shm_event as RawEvent;
 pub use crate::skel::types::shm_failure as RawFailure;
@@ -51,22 +52,42 @@ pub const STAMP: std::ops::Range<usize> = {
     start..start + std::mem::size_of::<u64>()
 };
 
-/// The raw event in a ring-buffer record, and the details of a failure
-/// when the record has them (a `shm_failure_event`: the event, then its
-/// `shm_failure`); an error for a record of another size, or misaligned.
-pub fn raw_event(data: &[u8]) -> Result<(&RawEvent, Option<&RawFailure>), UnknownRaw> {
-    const EVENT: usize = std::mem::size_of::<RawEvent>();
-    const FAILURE: usize = std::mem::size_of::<RawFailure>();
+/// A ring-buffer record: an event, with a failure's details where the
+/// record has them (a `shm_failure_event`: the event, then its
+/// `shm_failure`), or a fold's calls. Told apart by length alone.
+pub enum RawRecord<'a> {
+    Event(&'a RawEvent, Option<&'a RawFailure>),
+    Fold(&'a RawFold),
+}
+
+const EVENT: usize = std::mem::size_of::<RawEvent>();
+const FAILURE_EVENT: usize = EVENT + std::mem::size_of::<RawFailure>();
+const FOLD: usize = std::mem::size_of::<RawFold>();
+const _: () = assert!(FOLD != EVENT && FOLD != FAILURE_EVENT && EVENT != FAILURE_EVENT);
+
+/// The record in a ring buffer's bytes; an error for a record of another
+/// size, or misaligned.
+pub fn raw_record(data: &[u8]) -> Result<RawRecord<'_>, UnknownRaw> {
     let misaligned = |_| UnknownRaw("record alignment", 0);
-    let failure = match data.len() {
-        EVENT => None,
-        n if n == EVENT + FAILURE => {
-            Some(plain::from_bytes::<RawFailure>(&data[EVENT..]).map_err(misaligned)?)
-        }
+    let event = |data| plain::from_bytes::<RawEvent>(data).map_err(misaligned);
+    Ok(match data.len() {
+        EVENT => RawRecord::Event(event(data)?, None),
+        FAILURE_EVENT => RawRecord::Event(
+            event(&data[..EVENT])?,
+            Some(plain::from_bytes::<RawFailure>(&data[EVENT..]).map_err(misaligned)?),
+        ),
+        FOLD => RawRecord::Fold(plain::from_bytes::<RawFold>(data).map_err(misaligned)?),
         n => return Err(UnknownRaw("record size", n as u32)),
-    };
-    let event = plain::from_bytes::<RawEvent>(&data[..EVENT]).map_err(misaligned)?;
-    Ok((event, failure))
+    })
+}
+
+/// The raw event in a ring-buffer record (see [`raw_record`]); an error
+/// for a fold's record.
+pub fn raw_event(data: &[u8]) -> Result<(&RawEvent, Option<&RawFailure>), UnknownRaw> {
+    match raw_record(data)? {
+        RawRecord::Event(event, failure) => Ok((event, failure)),
+        RawRecord::Fold(_) => Err(UnknownRaw("record size", data.len() as u32)),
+    }
 }
 
 /// A raw event's bytes, as the ring buffer hands them over, with a

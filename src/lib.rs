@@ -14,6 +14,7 @@ pub mod decode;
 pub mod domain;
 pub mod error;
 pub mod event;
+pub mod fold;
 pub mod kernel;
 pub mod output;
 pub mod privileges;

@@ -8,6 +8,7 @@ use crate::cgroup::CgroupPaths;
 use crate::decode::{self, TimeFormatter, TimeMode};
 use crate::domain::{Abi, AttachAddrFrom, Carrier, Op, UnknownRaw};
 use crate::event::{self, WallClock};
+use crate::fold::Span;
 use crate::reason::{self, Reason};
 use crate::{cgroup, segment};
 
@@ -144,6 +145,12 @@ pub struct Record<'a> {
     /// comes from (`kernel`, `user`), or `unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attach_addr_from: Option<&'static str>,
+    /// The calls this line stands for: 1, or a fold's repeats (`fold`).
+    pub count: u64,
+    /// Of a fold line: when the last call it covers returned (`time` is
+    /// the first's); none for a single call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<&'a str>,
     /// The inode number of the caller's ipc namespace.
     pub ipcns: u32,
     /// Of a caller in a container: whether it shares the host's ipc
@@ -196,6 +203,7 @@ impl<K: PartialEq + Copy> Memo<K> {
 #[derive(Default)]
 struct Scratch {
     time: String,
+    last_time: String,
     comm: Memo<[i8; 16]>,
     flags: Memo<(Op, i32)>,
     cmd: Memo<i32>,
@@ -254,6 +262,16 @@ impl Decoder {
 
     /// Decodes one ring-buffer record: the bytes of a raw event.
     pub fn decode(&mut self, data: &[u8]) -> Result<Record<'_>, UnknownRaw> {
+        self.decode_span(data, None)
+    }
+
+    /// Decodes a raw event as the line of `fold`'s calls (a fold's first
+    /// event, standing for its repeats), or as itself.
+    pub fn decode_span(
+        &mut self,
+        data: &[u8],
+        fold: Option<Span>,
+    ) -> Result<Record<'_>, UnknownRaw> {
         let (raw, failure) = event::raw_event(data)?;
         let args = &raw.args;
         let op = Op::from_raw(args.op)?;
@@ -265,8 +283,14 @@ impl Decoder {
         };
         let scratch = &mut self.scratch;
         scratch.time.clear();
+        let first_ns = fold.map_or(raw.boot_ns, |f| f.first_ns);
         self.time
-            .write(&mut scratch.time, self.clock.unix_ns(raw.boot_ns));
+            .write(&mut scratch.time, self.clock.unix_ns(first_ns));
+        if let Some(fold) = fold {
+            scratch.last_time.clear();
+            self.time
+                .write(&mut scratch.last_time, self.clock.unix_ns(fold.last_ns));
+        }
         let comm = scratch.comm.get(raw.comm, |out, comm| {
             decode::write_escaped(out, comm_bytes(&comm))
         });
@@ -337,6 +361,8 @@ impl Decoder {
                 .filter(|from| from.address_known())
                 .map(|_| Hex(raw.attach_addr)),
             attach_addr_from: attach_from.map(AttachAddrFrom::name),
+            count: fold.map_or(1, |f| f.count),
+            last_time: fold.map(|_| scratch.last_time.as_str()),
             ipcns: raw.ipcns,
             host_ipc,
             reason: self.reason.as_ref().map(|r| r.text.as_str()),

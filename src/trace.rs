@@ -17,6 +17,8 @@ use crate::cgroup::CgroupPaths;
 use crate::cli::Cli;
 use crate::domain::UnknownRaw;
 use crate::error::Error;
+use crate::event::{raw_record, RawRecord, WallClock};
+use crate::fold::{self, Folds, RawFoldSlot, Span};
 use crate::output::{Layout, Output, FLUSH_INTERVAL};
 use crate::privileges;
 use crate::record::Decoder;
@@ -26,6 +28,13 @@ use crate::ringbuf::RingReader;
 /// counters: bounds how long a flood can keep us from them.
 const BATCH: usize = 4096;
 const LOST_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the folds the kernel holds are looked at: a run that has
+/// stopped is written within the fold window and this.
+const FOLD_SCAN_INTERVAL: Duration = Duration::from_millis(250);
+/// Processes named in a loss report; the rest are counted.
+const LOSERS_SHOWN: usize = 5;
+/// A fold record with its header: the smallest a ring buffer holds.
+const SMALLEST_RECORD: usize = std::mem::size_of::<fold::RawFold>() + 8;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static REPORT: AtomicBool = AtomicBool::new(false);
@@ -64,8 +73,10 @@ fn install_signal_handlers() {
 struct Consumer {
     decoder: Decoder,
     output: Output,
+    /// Lines written (what `--count` counts).
     delivered: u64,
     limit: Option<u64>,
+    folds: Folds,
     write_error: Option<io::Error>,
     /// Records taken from the ring buffer after a write failed.
     not_written: u64,
@@ -79,12 +90,43 @@ impl Consumer {
         if self.undecodable.is_some() || self.limit_reached() {
             return;
         }
+        match raw_record(data) {
+            Ok(RawRecord::Fold(raw)) => {
+                if let Some((event, span)) = self.folds.record(raw) {
+                    let event = event.to_vec();
+                    self.write(&event, Some(span));
+                }
+            }
+            Ok(RawRecord::Event(raw, _)) => {
+                self.folds.started(raw.fold_tag, data);
+                self.write(data, None);
+            }
+            Err(unknown) => self.undecodable = Some(unknown),
+        }
+    }
+
+    /// Writes the lines of the folds the kernel still holds: those idle
+    /// for the fold window, or all of them at the end (`now` None).
+    fn flush_folds(&mut self, slots: &[(usize, RawFoldSlot)], now: Option<u64>) {
+        for (slot, state) in slots {
+            if self.undecodable.is_some() || self.limit_reached() {
+                return;
+            }
+            if let Some((event, span)) = self.folds.pending(*slot, state, now) {
+                let event = event.to_vec();
+                self.write(&event, Some(span));
+            }
+        }
+    }
+
+    /// One line: an event, or a fold's calls (`span`) with its first event.
+    fn write(&mut self, data: &[u8], span: Option<Span>) {
         // Traced, but there is nowhere to write it: counted, not lost.
         if self.write_error.is_some() {
-            self.not_written += 1;
+            self.not_written += span.map_or(1, |s| s.count);
             return;
         }
-        let record = match self.decoder.decode(data) {
+        let record = match self.decoder.decode_span(data, span) {
             Ok(record) => record,
             Err(unknown) => {
                 self.undecodable = Some(unknown);
@@ -179,6 +221,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         output,
         delivered: 0,
         limit: cli.count,
+        folds: Folds::default(),
         write_error: None,
         undecodable: None,
         not_written: 0,
@@ -202,6 +245,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     let deadline = cli.duration.map(|d| Instant::now() + d);
     let mut lost_reported = 0;
     let mut next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
+    let mut next_fold_scan = Instant::now() + FOLD_SCAN_INTERVAL;
     loop {
         if STOP.load(Ordering::Relaxed)
             || deadline.is_some_and(|d| Instant::now() >= d)
@@ -220,16 +264,37 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::ZERO);
             ring.wait(tracer.reader_asleep(), timeout);
         }
+        // Caught up with the ring buffer (the records of the folds read
+        // now came before): the folds whose runs have ended.
+        if consumed < BATCH && Instant::now() >= next_fold_scan {
+            next_fold_scan = Instant::now() + FOLD_SCAN_INTERVAL;
+            let now = WallClock::now().boot_ns_now();
+            consumer.flush_folds(&tracer.fold_slots(), Some(now));
+        }
         if let Err(e) = consumer.output.flush_if_due() {
             consumer.write_error = Some(e);
         }
         if REPORT.swap(false, Ordering::Relaxed) {
             // Exact for every call made before the signal: take and write
-            // all that waits first.
-            while !consumer.finished() && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {
+            // all that waits first. No more than the ring buffer held: a
+            // flood going on would keep the reader here.
+            let mut batches = cli.ringbuf_size as usize / SMALLEST_RECORD / BATCH + 1;
+            while batches > 0
+                && !consumer.finished()
+                && ring.consume(BATCH, |data| consumer.on_sample(data)) > 0
+            {
+                batches -= 1;
             }
+            // And the repeats the kernel holds (a run going on continues
+            // in a new line).
+            consumer.flush_folds(&tracer.fold_slots(), None);
             consumer.flush();
-            note_counts(consumer.output.written(), &tracer.lost()?, " so far");
+            note_counts(
+                &tracer,
+                consumer.output.written(),
+                &tracer.lost()?,
+                " so far",
+            );
         }
         if Instant::now() >= next_lost_check {
             next_lost_check = Instant::now() + LOST_CHECK_INTERVAL;
@@ -245,6 +310,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
                     lost.total(),
                     lost.reasons()
                 );
+                report_losers(&tracer);
                 lost_reported = lost.total();
             }
         }
@@ -253,6 +319,8 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     // Stop producing, then take what the ring buffer still holds.
     tracer.detach();
     while ring.consume(BATCH, |data| consumer.on_sample(data)) > 0 {}
+    // Every fold still pending: no call can join one now.
+    consumer.flush_folds(&tracer.fold_slots(), None);
     let lost = tracer.lost()?;
     consumer.flush();
     // Only what reached the output counts as an event; what a failed
@@ -267,7 +335,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             crate::note!("{unwritten} events not written: {e}");
         }
     }
-    note_counts(consumer.output.written(), &lost, "");
+    note_counts(&tracer, consumer.output.written(), &lost, "");
     if let Some(unknown) = consumer.undecodable {
         return Err(Error::Undecodable(unknown));
     }
@@ -279,11 +347,23 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     }
 }
 
-/// The counts, on SIGUSR1 (`when` " so far") and at exit: the reasons for
-/// losses on a line of their own before one fixed line that scripts parse.
-fn note_counts(written: u64, lost: &crate::attach::Lost, when: &str) {
+/// The counts, on SIGUSR1 (`when` " so far") and at exit: who lost events
+/// and why on lines of their own before one fixed line that scripts parse.
+fn note_counts(tracer: &attach::Tracer, written: u64, lost: &crate::attach::Lost, when: &str) {
     if lost.total() > 0 {
+        report_losers(tracer);
         crate::note!("lost{when}: {}", lost.reasons());
     }
     crate::note!("{written} events{when}, {} lost", lost.total());
+}
+
+/// `lost by process: 1234 (flood) 5000, 77 (bash) 3`, when any lost.
+fn report_losers(tracer: &attach::Tracer) {
+    let losers = tracer.lost_by_process();
+    if !losers.is_empty() {
+        crate::note!(
+            "lost by process: {}",
+            attach::describe_losses(&losers, LOSERS_SHOWN)
+        );
+    }
 }

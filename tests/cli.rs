@@ -236,8 +236,9 @@ fn count_ends_the_trace_by_itself() {
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--tsv", "-t", &tid, "--count", "2"]);
     let key = unique_key(10);
-    for _ in 0..5 {
-        native_shmget(key, 0, 0);
+    // Different sizes: identical calls in quick succession would fold.
+    for size in 0..5 {
+        native_shmget(key, size, 0);
     }
     let done = tracer.wait();
     done.assert_success();
@@ -351,8 +352,9 @@ fn full_output_counts_only_what_was_written() {
     stderr.read_line(&mut first).unwrap();
     assert!(first.starts_with("shmget-trace: tracing"), "{first}");
     let key = unique_key(43);
-    for _ in 0..CALLS {
-        native_shmget(key, 0, 0);
+    // Different sizes: one line per call (identical ones would fold).
+    for size in 0..CALLS {
+        native_shmget(key, size, 0);
     }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

@@ -121,13 +121,14 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 
 /// Events that do not fit in the ring buffer are counted in the kernel and
 /// reported, to the event: delivered + lost == calls. Each delivered event
-/// is whole: records of 160 bytes (ENOENT) and 256 (EINVAL, a failure with
+/// is whole: records of 168 bytes (ENOENT) and 264 (EINVAL, a failure with
 /// its details) in a 4 KiB ring keep wrapping around its end.
 fn lost_events_are_counted_exactly() {
     const CALLS: u64 = 100_000;
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--json", "-t", &tid, "--ringbuf-size", "4K"]);
     let key = unique_key(5);
+    // Alternating, so that no call repeats the last (repeats fold).
     for call in 0..CALLS {
         if call % 2 == 0 {
             native_shmget(key, 0, 0);
@@ -165,20 +166,205 @@ fn lost_events_are_counted_exactly() {
         "delivered {delivered} + lost {lost}"
     );
     assert!(lost > 0, "a 4K ring buffer cannot hold a burst of {CALLS}");
-    // The reasons, on the line before the summary: here, the ring buffer.
+    // The reasons, on the line before the summary: here, the ring buffer
+    // full, or (which comes first) the process over its share of it.
     let reasons = &done.stderr[done.stderr.len() - 2];
-    let ringbuf_full = reasons
+    let counts: Vec<(u64, &str)> = reasons
         .strip_prefix("shmget-trace: lost: ")
-        .and_then(|r| {
+        .map(|r| {
             r.split(", ")
-                .find_map(|r| r.strip_suffix(" ring buffer full"))
+                .filter_map(|r| r.split_once(' '))
+                .filter_map(|(n, why)| Some((n.parse().ok()?, why)))
+                .collect()
         })
-        .and_then(|n| n.parse::<u64>().ok());
-    assert!(
-        ringbuf_full.is_some_and(|n| n > 0 && n <= lost),
-        "the line before the summary names the ring buffer as a reason: {:?}",
+        .unwrap_or_default();
+    assert_eq!(
+        counts.iter().map(|(n, _)| n).sum::<u64>(),
+        lost,
+        "the line before the summary gives the reasons: {:?}",
         done.stderr
     );
+    assert!(
+        counts
+            .iter()
+            .all(|(_, why)| *why == "ring buffer full" || why.starts_with("over the process")),
+        "{:?}",
+        done.stderr
+    );
+    assert_losers(&done, &[(std::process::id(), lost)]);
+}
+
+/// The `lost by process` line names exactly these processes, with these
+/// counts.
+fn assert_losers(done: &Finished, wanted: &[(u32, u64)]) {
+    let line = done
+        .stderr
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("shmget-trace: lost by process: "))
+        .unwrap_or_else(|| panic!("no losses by process: {:?}", done.stderr));
+    let losers: Vec<(u32, u64)> = line
+        .split(", ")
+        .map(|l| {
+            let (pid, rest) = l.split_once(" (").unwrap();
+            let (_, count) = rest.rsplit_once(") ").unwrap();
+            (pid.parse().unwrap(), count.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(losers, wanted, "{line}");
+}
+
+/// The calls (sum of `count`) of the events of process `pid`.
+fn calls_of(events: &[serde_json::Value], pid: u32) -> u64 {
+    events
+        .iter()
+        .filter(|e| e["pid"] == pid)
+        .map(|e| e["count"].as_u64().expect("a count"))
+        .sum()
+}
+
+/// A thread repeating one call at full speed into a small ring buffer: a
+/// few lines, each saying how many calls it stands for, with the time of
+/// its first and last; those counts and the losses are the calls made,
+/// exactly.
+fn identical_flood_folds_into_counted_lines() {
+    const CALLS: u64 = 300_000;
+    let tid = gettid().to_string();
+    let tracer = Tracer::start(&["--json", "-t", &tid, "--ringbuf-size", "4K"]);
+    let key = unique_key(6);
+    let started = std::time::Instant::now();
+    for i in 0..CALLS {
+        native_shmget(key, 0, 0);
+        // A run longer than the fold window, wherever the machine's speed.
+        if i == CALLS / 2 {
+            let elapsed = started.elapsed();
+            std::thread::sleep(std::time::Duration::from_millis(600).saturating_sub(elapsed));
+        }
+    }
+    let done = tracer.stop();
+    let events = done.json_events();
+    let (reported, lost) = done.summary();
+    let calls: u64 = events.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+    assert_eq!(reported, calls, "the summary counts calls");
+    assert_eq!(calls + lost, CALLS, "{} lines, {lost} lost", events.len());
+    assert!(events.len() >= 2 && events.len() < 100, "{events:?}");
+    assert_eq!(
+        events[0]["count"], 1,
+        "the first call at once: {}",
+        events[0]
+    );
+    for event in &events {
+        assert_eq!(event["key"], format!("0x{:08x}", key as u32), "{event}");
+        assert_eq!(event["errno"], "ENOENT", "{event}");
+        let count = event["count"].as_u64().unwrap();
+        match event["last_time"].as_str() {
+            Some(last) => assert!(
+                count > 1 && last >= event["time"].as_str().unwrap(),
+                "{event}"
+            ),
+            None => assert_eq!(count, 1, "{event}"),
+        }
+    }
+}
+
+/// Identical calls further apart than the fold window are lines of their
+/// own; a fold still pending when the tracer stops is written.
+fn identical_calls_apart_stay_lines_and_pending_folds_are_written() {
+    let tid = gettid().to_string();
+    let tracer = Tracer::start(&["--tsv", "-t", &tid]);
+    let key = unique_key(7);
+    native_shmget(key, 0, 0);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    for _ in 0..10 {
+        native_shmget(key, 0, 0);
+    }
+    let done = tracer.stop();
+    let rows: Vec<Vec<&str>> = done
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let column = |name| expect::FIELDS.iter().position(|f| *f == name).unwrap();
+    let counts: Vec<&str> = rows.iter().map(|r| r[column("count")]).collect();
+    assert_eq!(counts, ["1", "1", "9"], "{}", done.stdout);
+    assert_eq!(rows[1][column("last_time")], "-");
+    assert!(
+        rows[2][column("last_time")] >= rows[2][column("time")],
+        "{:?}",
+        rows[2]
+    );
+    assert_eq!(done.summary(), (11, 0));
+}
+
+/// One process floods with calls that all differ while another makes
+/// 1,000 calls: every one of those is delivered, the flood is accounted
+/// for exactly (its calls in lines and lost), and the losses name it.
+fn distinct_flood_keeps_other_processes_calls() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    const BYSTANDER: u64 = 1000;
+    let key = unique_key(8);
+    let tracer = Tracer::start(&["--json", "-k", &key.to_string(), "--ringbuf-size", "2M"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(AtomicU64::new(0));
+    let flood = {
+        let (stop, made) = (stop.clone(), made.clone());
+        std::thread::spawn(move || {
+            let mut size = 0;
+            while !stop.load(Ordering::Relaxed) {
+                native_shmget(key, size, 0);
+                size += 1;
+                made.store(size, Ordering::Relaxed);
+            }
+        })
+    };
+    let steps: Vec<String> = (0..BYSTANDER)
+        .map(|s| format!("native:{key}:{s}:0"))
+        .collect();
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let bystander = Workload::spawn_waiting(&steps);
+    let bystander_pid = bystander.pid();
+    // The reader stopped, as slow as a reader can be: the flood fills half
+    // the ring buffer (12,000 records of 2 MiB) and its share of the rest,
+    // and loses the rest of its calls; the other process must lose none.
+    // (A reader left running may keep up with a flood for a long time in
+    // an emulated VM.)
+    let tracer_pid = Pid::from_raw(tracer.pid() as i32);
+    kill(tracer_pid, Signal::SIGSTOP).expect("stop the tracer");
+    while made.load(Ordering::Relaxed) < 30_000 {
+        std::thread::yield_now();
+    }
+    let results = bystander.go();
+    stop.store(true, Ordering::Relaxed);
+    flood.join().unwrap();
+    kill(tracer_pid, Signal::SIGCONT).expect("continue the tracer");
+    let done = tracer.stop();
+    assert_eq!(results.len() as u64, BYSTANDER);
+    let events = done.json_events();
+    let (reported, lost) = done.summary();
+    let flood_calls = made.load(Ordering::Relaxed);
+    assert_eq!(
+        calls_of(&events, bystander_pid),
+        BYSTANDER,
+        "every call of the other process: {:?}",
+        &done.stderr
+    );
+    assert_eq!(
+        reported + lost,
+        flood_calls + BYSTANDER,
+        "{:?}",
+        done.stderr
+    );
+    assert_eq!(calls_of(&events, std::process::id()) + lost, flood_calls);
+    assert!(
+        lost > 0,
+        "the flood lost nothing; no loss to attribute: {:?}",
+        done.stderr
+    );
+    assert_losers(&done, &[(std::process::id(), lost)]);
 }
 
 /// A process moved into a cgroup of its own: `--cgroup` keeps only its
@@ -293,11 +479,14 @@ fn new_cgroups_are_named_at_once_in_every_format() {
     let key_arg = key.to_string();
     let tsv = Tracer::start(&["--tsv", "-k", &key_arg]);
     let json = Tracer::start(&["--json", "-k", &key_arg]);
-    let step = format!("native:{key}:0:0");
+    // Three different calls: identical ones in quick succession fold.
+    let steps: Vec<String> = (0..CALLS)
+        .map(|size| format!("native:{key}:{size}:0"))
+        .collect();
     let mut made = vec![];
     for i in 0..CGROUPS {
         let cgroup = TempCgroup::new(&format!("shmget-trace-new-{}-{i}", std::process::id()));
-        let workload = Workload::spawn_waiting(&[&step, &step, &step]);
+        let workload = Workload::spawn_waiting(&[&steps[0], &steps[1], &steps[2]]);
         let pid = workload.pid();
         cgroup.add(pid);
         workload.go();
@@ -1207,6 +1396,18 @@ fn main() {
         bpf_per_mode(
             "lost_events_are_counted_exactly",
             lost_events_are_counted_exactly,
+        ),
+        bpf_per_mode(
+            "identical_flood_folds_into_counted_lines",
+            identical_flood_folds_into_counted_lines,
+        ),
+        bpf_per_mode(
+            "identical_calls_apart_stay_lines_and_pending_folds_are_written",
+            identical_calls_apart_stay_lines_and_pending_folds_are_written,
+        ),
+        bpf_per_mode(
+            "distinct_flood_keeps_other_processes_calls",
+            distinct_flood_keeps_other_processes_calls,
         ),
         bpf_per_mode("cgroup_filter_and_path", cgroup_filter_and_path),
         bpf(

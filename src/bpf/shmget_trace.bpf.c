@@ -156,13 +156,107 @@ enum lost_reason lost_reason_btf_anchor = LOST_RINGBUF_FULL;
 /* And a failure's event with its details, and what they hold. */
 struct shm_failure_event shm_failure_event_btf_anchor = {};
 enum shm_why shm_why_btf_anchor = WHY_NS;
+/* And for what userspace reads of folds and losses. */
+struct shm_fold shm_fold_btf_anchor = {};
+struct fold_slot fold_slot_btf_anchor = {};
+struct process_loss process_loss_btf_anchor = {};
+struct share_drops share_drops_btf_anchor = {};
+enum fold_layout fold_layout_btf_anchor = FOLD_SLOTS;
 
-static __always_inline void count_lost(__u32 reason)
+/* Events lost, per process (the first LOST_PROCESSES to lose any; an
+ * evicted one leaves the totals in `lost` exact). */
+#define LOST_PROCESSES 1024
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LOST_PROCESSES);
+	__type(key, __u32);
+	__type(value, struct process_loss);
+} lost_by_process SEC(".maps");
+
+/* Each thread's identical calls fold into a slot of its CPU (see
+ * shmget_trace.h and fold_join). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FOLD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fold_slot);
+} fold_slots SEC(".maps");
+
+/* Per CPU, the process whose calls it drops for being over its share
+ * (over_share): the calls of a flood that are dropped cost a per-CPU
+ * counter, not a lookup in a hash map each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct share_drops);
+} share_drops SEC(".maps");
+
+/* Records each process added in the current spell of pressure
+ * (over_share). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct process_share);
+} shares SEC(".maps");
+
+/* Pressure: at least this many bytes wait in the ring buffer (userspace
+ * sets half its size); 0: never. */
+const volatile __u64 pressure_bytes = 0;
+/* Records a process may add in one spell of pressure. */
+const volatile __u64 share_records = 0;
+/* Whether the last producer found the ring buffer under pressure, and how
+ * many spells of pressure have ended: written only when that changes, so
+ * that producers on many CPUs mostly share the line read-only. (Races end
+ * a spell twice at worst: a fresh share a moment early.) */
+volatile __u32 under_pressure = 0;
+volatile __u32 pressure_spell = 0;
+/* Identical calls further apart than this are lines of their own; a run
+ * of them gets a line at least this often (userspace sets it). */
+const volatile __u64 fold_window_ns = 500000000;
+
+/* A function of its own (a BPF-to-BPF call), off the common path: inlined
+ * at each of its sites, its locals overflowed the 512-byte stack of the
+ * arm64 fexit programs, which hold a copy of the user registers. */
+static __noinline void attribute_loss(__u32 pid, __u64 n)
+{
+	struct process_loss fresh = { .count = n };
+	struct process_loss *loss = bpf_map_lookup_elem(&lost_by_process, &pid);
+
+	if (loss) {
+		__sync_fetch_and_add(&loss->count, n);
+		return;
+	}
+	if (pid == bpf_get_current_pid_tgid() >> 32)
+		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	if (bpf_map_update_elem(&lost_by_process, &pid, &fresh, BPF_NOEXIST)) {
+		/* Another CPU made it meanwhile. */
+		loss = bpf_map_lookup_elem(&lost_by_process, &pid);
+		if (loss)
+			__sync_fetch_and_add(&loss->count, n);
+	}
+}
+
+/* n calls lost for `reason`, in the totals only. */
+static __always_inline void count_lost_total(__u32 reason, __u64 n)
 {
 	__u64 *count = bpf_map_lookup_elem(&lost, &reason);
 
 	if (count)
-		*count += 1;
+		*count += n;
+}
+
+/* n calls of process pid lost for `reason`. */
+static __always_inline void count_lost_calls(__u32 reason, __u32 pid, __u64 n)
+{
+	count_lost_total(reason, n);
+	attribute_loss(pid, n);
+}
+
+static __always_inline void count_lost(__u32 reason)
+{
+	count_lost_calls(reason, bpf_get_current_pid_tgid() >> 32, 1);
 }
 
 /* The loops are unrolled: every index is a constant, and the filter's
@@ -669,11 +763,181 @@ static __always_inline void explain(struct shm_failure *failure, const struct sh
 		read_cred(failure, task);
 }
 
+/* ---- Folding (shmget_trace.h) ----
+ * A call identical to its thread's last one (same call, arguments and
+ * result) within fold_window_ns of it is only counted in the slot; every
+ * fold_window_ns of a run, the next such call writes a shm_fold record of
+ * the calls not yet in a line. A different call, or an identical one after
+ * a pause, closes the fold (its record) and starts a new one. */
+
+/* Writes the calls of the slot's fold not yet in a line. */
+static __always_inline void fold_flush(struct fold_slot *slot, __u32 cpu_slot)
+{
+	struct shm_fold *record;
+	__u64 from = slot->reported, to = slot->calls;
+
+	if (!slot->fold_id || to <= from)
+		return;
+	slot->reported = to;
+	record = bpf_ringbuf_reserve(&events, sizeof(*record), 0);
+	if (!record) {
+		count_lost_calls(LOST_RINGBUF_FULL, slot->pid, to - from);
+		return;
+	}
+	record->first_ns = slot->pending_ns;
+	record->last_ns = slot->last_ns;
+	record->from = from;
+	record->to = to;
+	record->fold_tag = FOLD_TAG(slot->fold_id, cpu_slot);
+	record->reserved = 0;
+	bpf_ringbuf_submit(record, submit_flags());
+}
+
+static __always_inline bool same_args(const struct shm_args *a, const struct shm_args *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / sizeof(__u64); i++) {
+		if (x[i] != y[i])
+			return false;
+	}
+	return true;
+}
+
+/* The clock of a fold's repeats: when the scheduler last updated the
+ * caller's run time (at every tick while it runs, and when it is
+ * scheduled), read from the task rather than from the TSC, which costs a
+ * flood of repeats about 45 ns a call on a VM. It is exact to a tick and
+ * runs behind real time by what the CPU spent in interrupts or lost to the
+ * hypervisor; each fold's clock_offset is set at its first call, whose time
+ * is exact, so a fold drifts only by that. Before 5.11 (no BTF task
+ * pointer): the precise clock. */
+static __always_inline __u64 fold_clock(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf()->se.exec_start;
+	return bpf_ktime_get_boot_ns();
+}
+
+/* Whether this call joins the slot's fold (then it is counted there, and
+ * nothing else is to be done for it). The call is compared first: a call
+ * that differs (a flood of distinct calls) reads no clock. */
+static __always_inline bool fold_join(struct fold_slot *slot, __u32 cpu_slot,
+				      const struct shm_args *args, long ret, __u32 tid)
+{
+	__u64 now;
+
+	if (!slot->fold_id || slot->tid != tid || slot->ret != ret || !same_args(&slot->args, args))
+		return false;
+	/* Never before the fold's first call: the tick clock runs behind the
+	 * precise one by less than a tick, which clock_offset makes up. */
+	now = fold_clock() + slot->clock_offset;
+	if (now - slot->last_ns >= fold_window_ns)
+		return false;
+	if (slot->calls == slot->reported)
+		slot->pending_ns = now;
+	slot->last_ns = now;
+	slot->calls += 1;
+	if (now - slot->pending_ns >= fold_window_ns)
+		fold_flush(slot, cpu_slot);
+	return true;
+}
+
+/* Closes the slot's fold; with `args`, starts one with this call as its
+ * first. Returns the new fold's tag, or 0. */
+static __always_inline __u32 fold_start(struct fold_slot *slot, __u32 cpu_slot,
+					const struct shm_args *args, long ret, __u64 pid_tgid,
+					__u64 now)
+{
+	__u32 id;
+
+	fold_flush(slot, cpu_slot);
+	if (!args) {
+		slot->fold_id = 0;
+		return 0;
+	}
+	id = (slot->fold_id + 1) & FOLD_ID_MASK;
+	if (!id)
+		id = 1;
+	slot->args = *args;
+	slot->ret = ret;
+	slot->tid = (__u32)pid_tgid;
+	slot->pid = pid_tgid >> 32;
+	slot->calls = 1;
+	slot->reported = 1;
+	slot->last_ns = now;
+	slot->pending_ns = now;
+	slot->clock_offset = now - fold_clock();
+	slot->fold_id = id;
+	return FOLD_TAG(id, cpu_slot);
+}
+
+/* Whether the calling process has used its share of a ring buffer under
+ * pressure (at least pressure_bytes waiting): then its event is dropped,
+ * and counted, so that other processes' events still find room. Each
+ * process may add share_records in one spell of pressure, however long it
+ * lasts: a reader slower than a flood must not let the flood fill the rest.
+ * Costs a query of the ring buffer per event, and a map lookup only under
+ * pressure, until a process is over its share: then its calls on that CPU
+ * are only counted there (share_drops), until another process or spell
+ * takes the CPU's count. Counts the loss of a call it drops. */
+static __always_inline bool over_share(__u32 pid)
+{
+	struct process_share *share, fresh = { .used = 1 };
+	struct share_drops *drops;
+	__u32 zero = 0;
+
+	if (!pressure_bytes)
+		return false;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < pressure_bytes) {
+		if (under_pressure) {
+			under_pressure = 0;
+			pressure_spell += 1;
+		}
+		return false;
+	}
+	if (!under_pressure)
+		under_pressure = 1;
+	drops = bpf_map_lookup_elem(&share_drops, &zero);
+	/* pid 0 (idle) makes no calls: a zeroed count matches none. */
+	if (drops && drops->pid == pid && drops->spell == pressure_spell) {
+		drops->pending += 1;
+		count_lost_total(LOST_OVER_SHARE, 1);
+		return true;
+	}
+	fresh.episode = pressure_spell;
+	share = bpf_map_lookup_elem(&shares, &pid);
+	if (!share) {
+		bpf_map_update_elem(&shares, &pid, &fresh, BPF_ANY);
+		return false;
+	}
+	if (share->episode != fresh.episode) {
+		share->episode = fresh.episode;
+		share->used = 0;
+	}
+	if (share->used < share_records) {
+		__sync_fetch_and_add(&share->used, 1);
+		return false;
+	}
+	/* Over: this CPU's count of another process (or spell) goes to its
+	 * process; this call makes the process's entry, with its name. */
+	if (drops) {
+		if (drops->pending)
+			attribute_loss(drops->pid, drops->pending);
+		drops->pid = pid;
+		drops->spell = pressure_spell;
+		drops->pending = 0;
+	}
+	count_lost(LOST_OVER_SHARE);
+	return true;
+}
+
 /* The fields every event has, each written (see emit). */
 static __always_inline void fill_event(struct shm_event *event, const struct shm_args *args,
-				       long ret)
+				       long ret, __u64 now, __u32 fold_tag)
 {
-	event->boot_ns = bpf_ktime_get_boot_ns();
+	event->boot_ns = now;
 	event->ret = ret;
 	event->args = *args;
 	describe_task(event);
@@ -684,6 +948,8 @@ static __always_inline void fill_event(struct shm_event *event, const struct shm
 	event->seg_cpid = 0;
 	event->attach_addr = 0;
 	event->attach_addr_from = ADDR_NONE;
+	event->fold_tag = fold_tag;
+	event->reserved = 0;
 }
 
 /* emit_failure's arguments: a global function takes scalars only on 5.10
@@ -696,11 +962,12 @@ struct {
 	__type(value, struct shm_args);
 } failing SEC(".maps");
 
-/* A failure's event with its details. A global function: the verifier
- * checks it once, on its own, rather than again for every path that
- * reaches emit (the tracepoint program has one per syscall it decodes),
- * which made loading several times slower. */
-__noinline int emit_failure(long ret, unsigned long found)
+/* A failure's event with its details; 0, or -1 where the ring buffer had
+ * no room (counted). A global function: the verifier checks it once, on
+ * its own, rather than again for every path that reaches emit (the
+ * tracepoint program has one per syscall it decodes), which made loading
+ * several times slower. */
+__noinline int emit_failure(long ret, unsigned long found, __u64 now, __u32 fold_tag)
 {
 	struct shm_failure_event *event;
 	const struct shm_args *args;
@@ -712,9 +979,9 @@ __noinline int emit_failure(long ret, unsigned long found)
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
 		count_lost(LOST_RINGBUF_FULL);
-		return 0;
+		return -1;
 	}
-	fill_event(&event->event, args, ret);
+	fill_event(&event->event, args, ret, now, fold_tag);
 	explain(&event->failure, args, ret, found);
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
@@ -722,18 +989,46 @@ __noinline int emit_failure(long ret, unsigned long found)
 
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = pid_tgid, key = tid & (FOLD_SLOTS - 1);
+	__u32 cpu_slot = bpf_get_smp_processor_id() * FOLD_SLOTS + key;
+	struct fold_slot *slot;
 	struct shm_event *event;
-	__u32 zero = 0;
+	__u32 fold_tag = 0, zero = 0;
+	__u64 now;
 
 	if (failed_only && ret >= 0)
 		return 0;
 	if (filter_errno_on && !errno_listed(ret))
 		return 0;
+	slot = bpf_map_lookup_elem(&fold_slots, &key);
+	/* ipc(SHMAT)'s result is in the caller's memory, not in ret: never
+	 * folded. */
+	if (slot && args->op == OP_SHMAT && args->call == CALL_IPC) {
+		fold_start(slot, cpu_slot, NULL, ret, pid_tgid, 0);
+		slot = NULL;
+	}
+	/* A repeated failure folds as any call: its fold's first event has
+	 * the details, read at that call's return. */
+	if (slot && fold_join(slot, cpu_slot, args, ret, tid))
+		return 0;
+	if (over_share(pid_tgid >> 32))
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	if (slot)
+		fold_tag = fold_start(slot, cpu_slot, args, ret, pid_tgid, now);
 	/* (Should the arguments not pass, the event goes without details.) */
-	if (needs_details(args, ret) && !bpf_map_update_elem(&failing, &zero, args, BPF_ANY))
-		return emit_failure(ret, lookup_failure(args, ret));
+	if (needs_details(args, ret) && !bpf_map_update_elem(&failing, &zero, args, BPF_ANY)) {
+		if (emit_failure(ret, lookup_failure(args, ret), now, fold_tag) && slot)
+			slot->fold_id = 0;
+		return 0;
+	}
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
+		/* No fold without its first line: the next identical call is
+		 * tried as a first again. */
+		if (slot)
+			slot->fold_id = 0;
 		count_lost(LOST_RINGBUF_FULL);
 		return 0;
 	}
@@ -741,7 +1036,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	 * an older one left there, and userspace tells a repeated event by its
 	 * bytes. (Field by field: a memset of the whole event cost the flood
 	 * about 20 ns an event more.) */
-	fill_event(event, args, ret);
+	fill_event(event, args, ret, now, fold_tag);
 	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
 	if (args->op == OP_SHMAT)
@@ -941,10 +1236,24 @@ int kretprobe_helper_do_shmat(struct pt_regs *ctx)
  * pages (asm/memory.h); arm64 has fexit only on 6.12, which has the helper. */
 #define FALLBACK_THREAD_SIZE (4096 << 2)
 
-static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
+/* Where older kernels' user registers are copied: a per-CPU map, not the
+ * stack, of which arm64's struct pt_regs alone would take 336 of the 512
+ * bytes a program and the functions it calls may use together. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pt_regs);
+} regs_copy SEC(".maps");
+
+/* NULL where the copy has nowhere to go (never: a per-CPU array's one
+ * element always exists). */
+static __always_inline const struct pt_regs *syscall_regs(void)
 {
 	const struct pt_regs *regs;
 	struct task_struct *task;
+	struct pt_regs *copy;
+	__u32 zero = 0;
 	void *stack;
 
 	/* 5.15+: the helper knows the stack layout (FRED pads it on 6.9+). */
@@ -952,6 +1261,9 @@ static __always_inline const struct pt_regs *syscall_regs(struct pt_regs *copy)
 		regs = (const struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	} else {
 		/* Older kernels: pt_regs end the thread's kernel stack, no padding. */
+		copy = bpf_map_lookup_elem(&regs_copy, &zero);
+		if (!copy)
+			return NULL;
 		task = (struct task_struct *)bpf_get_current_task();
 		stack = BPF_CORE_READ(task, stack);
 		bpf_probe_read_kernel(copy, sizeof(*copy),
@@ -967,11 +1279,10 @@ static __always_inline int fexit_leave(unsigned long long *ctx, enum shm_abi abi
 {
 	const struct pt_regs *regs;
 	struct shm_args args = {};
-	struct pt_regs copy;
 	int decoded;
 
-	regs = syscall_regs(&copy);
-	decoded = decode_call(&args, regs, abi, true);
+	regs = syscall_regs();
+	decoded = regs ? decode_call(&args, regs, abi, true) : -1;
 	/* Registers that are no shared-memory syscall, on a function that only
 	 * such syscalls reach, were not found where they were looked for (a
 	 * kernel stack of another size): count, never print garbage. */

@@ -35,7 +35,9 @@ enum lost_reason {
 	LOST_RINGBUF_FULL = 0,	/* bpf_ringbuf_reserve failed */
 	LOST_UNPAIRED = 1,	/* entry could not be stashed for its return */
 	LOST_UNREADABLE = 2,	/* the saved registers could not be found */
-	LOST_REASONS = 3,
+	LOST_OVER_SHARE = 3,	/* the process was over its share of a ring
+				 * buffer under pressure (see over_share) */
+	LOST_REASONS = 4,
 };
 
 /* Where an event's attach_addr comes from. */
@@ -90,6 +92,8 @@ struct shm_event {
 	__u32 seg_cpid;		/* its creator's pid */
 	enum attach_addr_source attach_addr_from; /* of attach_addr */
 	__u32 ipcns;		/* inode number of the caller's ipc namespace */
+	__u32 fold_tag;		/* 0, or the fold this call starts (FOLD_TAG) */
+	__u32 reserved;		/* 0, as shm_args.reserved */
 	char comm[TASK_COMM_LEN];
 };
 
@@ -153,5 +157,71 @@ _Static_assert(sizeof(struct shm_failure) ==
 _Static_assert(sizeof(struct shm_failure_event) ==
 		       sizeof(struct shm_event) + sizeof(struct shm_failure),
 	       "struct shm_failure_event has padding");
+
+/* ---- Folding: a thread's identical calls in quick succession ----
+ * The first call of a run goes out as an event whose fold_tag names the
+ * fold (slot and id); the calls that repeat it are only counted, in the
+ * fold's slot (per CPU, by thread), and go out as struct shm_fold records
+ * of the calls they cover. Userspace writes a fold still pending after
+ * the fold window (fold_window_ns, set by userspace) itself, from the slot. */
+enum fold_layout {
+	FOLD_SLOTS = 4,		/* per CPU, by tid */
+	FOLD_SLOT_BITS = 14,	/* of a tag: cpu * FOLD_SLOTS + slot (4096 CPUs) */
+};
+#define FOLD_ID_MASK ((1U << (32 - FOLD_SLOT_BITS)) - 1)
+#define FOLD_TAG(id, slot) ((id) << FOLD_SLOT_BITS | (slot))
+
+/* A fold's state; BPF on its CPU writes it, userspace only reads it. */
+struct fold_slot {
+	__u64 calls;		/* of the fold, its first included */
+	__u64 reported;		/* calls already in a line */
+	__u64 last_ns;		/* the fold's last call */
+	__u64 pending_ns;	/* the first call not in a line yet */
+	__u64 clock_offset;	/* boot time minus fold_clock() at the first */
+	__s64 ret;
+	struct shm_args args;
+	__u32 tid;
+	__u32 pid;
+	__u32 fold_id;		/* 0: no fold */
+	__u32 reserved;
+};
+
+/* Calls (from, to] of the fold whose first event carried fold_tag. */
+struct shm_fold {
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 from;
+	__u64 to;
+	__u32 fold_tag;
+	__u32 reserved;
+};
+
+/* Userspace tells the ring buffer's records apart by their length alone:
+ * a fold (40 bytes), an event (168), a failure's event (264). */
+_Static_assert(sizeof(struct shm_fold) != sizeof(struct shm_event) &&
+		       sizeof(struct shm_fold) != sizeof(struct shm_failure_event),
+	       "a fold record's length is an event's");
+
+/* Per process: events it lost (all reasons), and its name when first seen. */
+struct process_loss {
+	__u64 count;
+	char comm[TASK_COMM_LEN];
+};
+
+/* Per CPU: calls of process pid dropped over its share in spell `spell`,
+ * counted in the totals but not yet in lost_by_process (userspace adds
+ * them to the process's count). */
+struct share_drops {
+	__u64 pending;
+	__u32 pid;
+	__u32 spell;
+};
+
+/* Per process: records it added while the ring buffer was under pressure,
+ * in the current spell of pressure (see over_share). */
+struct process_share {
+	__u64 episode;
+	__u64 used;
+};
 
 #endif /* SHMGET_TRACE_H */

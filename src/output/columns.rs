@@ -40,6 +40,10 @@ pub enum Column {
     Addr,
     AttachAddr,
     AttachAddrFrom,
+    /// The calls a line stands for: 1, or a fold's count.
+    Count,
+    /// A fold line's last call; `-` for one call.
+    LastTime,
     Ipcns,
     HostIpc,
     Reason,
@@ -54,19 +58,19 @@ pub enum Column {
 impl Column {
     /// Every column, in TSV order.
     #[rustfmt::skip]
-    pub const ALL: [Column; 35] = {
+    pub const ALL: [Column; 37] = {
         use Column::*;
         [
             Time, Pid, Tid, Ppid, Uid, Gid, Comm, Abi, Call, Key, Size, Shmflg, Flags, Mode, Ret,
             Errno, Cgroup, CgroupPath, Container, Pidns, Mntns, Origin, OwnerUid, CreatorPid,
-            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom, Ipcns, HostIpc, Reason,
-            ReasonCode,
+            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom, Count, LastTime, Ipcns,
+            HostIpc, Reason, ReasonCode,
         ]
     };
 
     /// Every column `--columns` can name.
-    pub const SELECTABLE: [Column; 36] = {
-        let mut all = [Column::Details; 36];
+    pub const SELECTABLE: [Column; 38] = {
+        let mut all = [Column::Details; 38];
         let mut i = 0;
         while i < Column::ALL.len() {
             all[i] = Column::ALL[i];
@@ -113,6 +117,8 @@ impl Column {
             Addr => "addr",
             AttachAddr => "attach_addr",
             AttachAddrFrom => "attach_addr_from",
+            Count => "count",
+            LastTime => "last_time",
             Ipcns => "ipcns",
             HostIpc => "host_ipc",
             Reason => "reason",
@@ -147,11 +153,19 @@ impl Column {
             Squat => (5, false),
             Cmd => (15, false),
             AttachAddrFrom => (16, false),
+            Count => (8, true),
+            LastTime => (8, false),
             HostIpc => (8, false),
             ReasonCode => (13, false),
             Reason => (40, false),
             Details => (0, false),
         }
+    }
+
+    /// Whether the column can change between records that are the same
+    /// in every field but the time (and so is written anew on each line).
+    pub fn per_line(self) -> bool {
+        matches!(self, Column::Time | Column::Count | Column::LastTime)
     }
 
     /// Appends this column's text for `record`.
@@ -191,6 +205,8 @@ impl Column {
             Addr => optional(out, r.addr, |out, hex| hex.write(out)),
             AttachAddr => optional(out, r.attach_addr, |out, hex| hex.write(out)),
             AttachAddrFrom => text(out, r.attach_addr_from),
+            Count => write_decimal(out, r.count),
+            LastTime => text(out, r.last_time),
             Ipcns => write_decimal(out, r.ipcns),
             HostIpc => text(out, r.host_ipc.map(|s| if s { "yes" } else { "no" })),
             Reason => text(out, r.reason),
@@ -214,6 +230,17 @@ impl Column {
             Column::Container if record.host_ipc == Some(true) => {
                 self.write(record, out);
                 out.extend_from_slice(b" HOST-IPC");
+            }
+            // A fold line says how many calls it stands for first.
+            Column::Details if record.count > 1 => {
+                out.push(b'x');
+                write_decimal(out, record.count);
+                out.push(b' ');
+                self.write(record, out);
+            }
+            Column::Count => {
+                out.push(b'x');
+                write_decimal(out, record.count);
             }
             _ => self.write(record, out),
         }

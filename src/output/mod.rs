@@ -65,6 +65,9 @@ pub struct Output {
     /// Records in `pending`, and records written out or dropped by a
     /// failed write.
     pending_records: u64,
+    /// The fold lines in `pending` (their index among its records, and
+    /// the calls each stands for): the counts are of calls.
+    pending_folds: Vec<(u64, u64)>,
     written: u64,
     unwritten: u64,
     /// A terminal sees each event at once; anything else gets blocks.
@@ -97,6 +100,7 @@ impl Output {
             writer,
             pending: Vec::with_capacity(BUFFER_SIZE + 4096),
             pending_records: 0,
+            pending_folds: Vec::new(),
             written: 0,
             unwritten: 0,
             interactive: is_terminal(&file),
@@ -123,6 +127,10 @@ impl Output {
             Writer::Tsv(tsv) => tsv.write_record(&mut self.pending, record),
             Writer::Table(table) => table.write_record(&mut self.pending, record),
             Writer::Json => json::write_record(&mut self.pending, record)?,
+        }
+        if record.count != 1 {
+            self.pending_folds
+                .push((self.pending_records, record.count));
         }
         self.pending_records += 1;
         if self.interactive || self.pending.len() >= BUFFER_SIZE {
@@ -153,29 +161,42 @@ impl Output {
                 Err(e) => break Err(e),
             }
         };
-        match result {
-            Ok(()) => self.written += self.pending_records,
-            Err(_) => {
-                // Records end with a newline; a header line is no record.
-                let lines = self.pending[..done].iter().filter(|&&b| b == b'\n').count() as u64;
-                let whole = lines.min(self.pending_records);
-                self.written += whole;
-                self.unwritten += self.pending_records - whole;
-            }
-        }
+        let whole = match result {
+            Ok(()) => self.pending_records,
+            // Records end with a newline; a header line is no record.
+            Err(_) => (self.pending[..done].iter().filter(|&&b| b == b'\n').count() as u64)
+                .min(self.pending_records),
+        };
+        let calls = self.calls_in(self.pending_records);
+        let written = self.calls_in(whole);
+        self.written += written;
+        self.unwritten += calls - written;
         self.pending.clear();
         self.pending_records = 0;
+        self.pending_folds.clear();
         result
     }
 
-    /// Records written out whole.
+    /// Calls the first `records` pending records stand for.
+    fn calls_in(&self, records: u64) -> u64 {
+        let folded: u64 = self
+            .pending_folds
+            .iter()
+            .filter(|(index, _)| *index < records)
+            .map(|(_, count)| count - 1)
+            .sum();
+        records + folded
+    }
+
+    /// Calls whose records were written out whole (a fold line stands for
+    /// its count).
     pub fn written(&self) -> u64 {
         self.written
     }
 
-    /// Records formatted but dropped by a failed write, or still waiting.
+    /// Calls whose records were dropped by a failed write, or still wait.
     pub fn unwritten(&self) -> u64 {
-        self.unwritten + self.pending_records
+        self.unwritten + self.calls_in(self.pending_records)
     }
 }
 

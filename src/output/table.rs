@@ -79,6 +79,7 @@ impl Table {
             (Column::Time, TimeMode::Relative, true) => (13, true),
             // HH:MM:SS, as bcc's tools show it; with microseconds in --wide.
             (Column::Time, _, true) => (15, false),
+            (Column::LastTime, _, _) => return self.width(Column::Time),
             _ => column.table_width(),
         };
         (width.max(self.header(column).width()), right)
@@ -113,6 +114,9 @@ impl Table {
             .iter()
             .map(|&column| match column {
                 Column::Time => self.time_cell(record.time).to_string(),
+                Column::LastTime if record.last_time.is_some() => self
+                    .time_cell(record.last_time.unwrap_or_default())
+                    .to_string(),
                 _ => {
                     let mut text = Vec::with_capacity(32);
                     column.write_cell(record, &mut text);

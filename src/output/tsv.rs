@@ -14,7 +14,8 @@ pub struct TsvWriter {
     columns: Vec<Column>,
     /// The generation of the record `between_times` was rendered from.
     generation: Option<u64>,
-    /// The line's text before, between and after its time columns.
+    /// The line's text before, between and after its columns that
+    /// change from line to line (`Column::per_line`).
     between_times: Vec<Vec<u8>>,
 }
 
@@ -46,17 +47,21 @@ impl TsvWriter {
                 if i > 0 {
                     text.push(b'\t');
                 }
-                match column {
-                    Column::Time => self.between_times.push(std::mem::take(&mut text)),
-                    _ => column.write(record, &mut text),
+                if column.per_line() {
+                    self.between_times.push(std::mem::take(&mut text));
+                } else {
+                    column.write(record, &mut text);
                 }
             }
             self.between_times.push(text);
             self.generation = Some(record.generation);
         }
+        let mut per_line = self.columns.iter().filter(|c| c.per_line());
         for (i, text) in self.between_times.iter().enumerate() {
             if i > 0 {
-                Column::Time.write(record, out);
+                if let Some(column) = per_line.next() {
+                    column.write(record, out);
+                }
             }
             out.extend_from_slice(text);
         }

@@ -9,11 +9,12 @@ use super::syscalls::*;
 
 /// The TSV columns, and the JSON keys, in order.
 #[rustfmt::skip]
-pub const FIELDS: [&str; 35] = [
+pub const FIELDS: [&str; 37] = [
     "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
     "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
     "origin", "owner_uid", "creator_pid", "squat", "event", "shmid", "cmd", "addr",
-    "attach_addr", "attach_addr_from", "ipcns", "host_ipc", "reason", "reason_code",
+    "attach_addr", "attach_addr_from", "count", "last_time", "ipcns", "host_ipc", "reason",
+    "reason_code",
 ];
 
 /// One call the test made, and what the tracer must report for it.
@@ -121,6 +122,7 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         "errno": errno,
         "event": "shmget",
         "shmid": null, "cmd": null, "addr": null, "attach_addr": null,
+        "count": 1, "last_time": null,
         "pidns": own_namespace("pid_for_children"),
         "mntns": own_namespace("mnt"),
         "ipcns": own_namespace("ipc"),
