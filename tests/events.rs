@@ -120,7 +120,7 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 }
 
 /// Events that do not fit in the ring buffer are counted in the kernel and
-/// reported, to the event: delivered + lost == calls. Each delivered event
+/// reported, to the call: delivered + lost == calls. Each delivered event
 /// is whole: records of 168 bytes (ENOENT) and 264 (EINVAL, a failure with
 /// its details) in a 4 KiB ring keep wrapping around its end.
 fn lost_events_are_counted_exactly() {
@@ -128,7 +128,9 @@ fn lost_events_are_counted_exactly() {
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--json", "-t", &tid, "--ringbuf-size", "4K"]);
     let key = unique_key(5);
-    // Alternating, so that no call repeats the last (repeats fold).
+    // Alternating, so that no call repeats the last; but a call dropped
+    // over the process's share does not end the fold before it, which the
+    // call after it may join: a line may stand for several calls.
     for call in 0..CALLS {
         if call % 2 == 0 {
             native_shmget(key, 0, 0);
@@ -139,7 +141,7 @@ fn lost_events_are_counted_exactly() {
     let done = tracer.stop();
     done.assert_success();
     let events = done.json_events();
-    let delivered = events.len() as u64;
+    let delivered: u64 = events.iter().map(|e| e["count"].as_u64().unwrap()).sum();
     let expected_key = format!("0x{:08x}", key as u32);
     for event in &events {
         assert_eq!(event["tid"].to_string(), tid, "{event}");
@@ -295,6 +297,34 @@ fn identical_calls_apart_stay_lines_and_pending_folds_are_written() {
         rows[2]
     );
     assert_eq!(done.summary(), (11, 0));
+}
+
+/// A failure repeated folds as any call does: its first line carries the
+/// reason read at that call, and the fold lines after it show the same
+/// reason; every call is counted.
+fn repeated_failures_fold_with_their_reason() {
+    const CALLS: u64 = 10;
+    let tracer = trace_this_thread("--json");
+    let key = unique_key(9);
+    for _ in 0..CALLS {
+        // Larger than any shmmax: EINVAL, reason shmmax.
+        native_shmget(key, u64::MAX, IPC_CREAT);
+    }
+    let done = tracer.stop();
+    let events = done.json_events();
+    assert_eq!(done.summary(), (CALLS, 0), "{events:?}");
+    assert_eq!(events[0]["count"], 1, "the first call at once: {events:?}");
+    assert!(
+        events.iter().any(|e| e["count"].as_u64() > Some(1)),
+        "the repeats fold: {events:?}"
+    );
+    let calls: u64 = events.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+    assert_eq!(calls, CALLS, "{events:?}");
+    for event in &events {
+        assert_eq!(event["errno"], "EINVAL", "{event}");
+        assert_eq!(event["reason_code"], "shmmax", "{event}");
+        assert_eq!(event["reason"], events[0]["reason"], "{event}");
+    }
 }
 
 /// One process floods with calls that all differ while another makes
@@ -1396,6 +1426,10 @@ fn main() {
         bpf_per_mode(
             "lost_events_are_counted_exactly",
             lost_events_are_counted_exactly,
+        ),
+        bpf_per_mode(
+            "repeated_failures_fold_with_their_reason",
+            repeated_failures_fold_with_their_reason,
         ),
         bpf_per_mode(
             "identical_flood_folds_into_counted_lines",
