@@ -707,10 +707,8 @@ static __always_inline void read_cred(struct shm_failure *failure, struct task_s
 	failure->memlock = BPF_CORE_READ(task, signal, rlim[RLIMIT_MEMLOCK].rlim_cur);
 }
 
-/* The segment a failure names, looked up before emit_failure is called
- * (from it, a third frame of BPF stack would pass the 512 bytes where a
- * program's own stack is large, as fexit's on arm64): its address, or
- * KEY_NOT_FOUND, KEY_NOT_FOUND_INEXACT, NOT_LOOKED_UP. */
+/* The segment a failure names: its address, or KEY_NOT_FOUND,
+ * KEY_NOT_FOUND_INEXACT, NOT_LOOKED_UP. */
 static __always_inline unsigned long lookup_failure(const struct shm_args *args, long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -967,7 +965,7 @@ struct {
  * its own, rather than again for every path that reaches emit (the
  * tracepoint program has one per syscall it decodes), which made loading
  * several times slower. */
-__noinline int emit_failure(long ret, unsigned long found, __u64 now, __u32 fold_tag)
+__noinline int emit_failure(long ret, __u64 now, __u32 fold_tag)
 {
 	struct shm_failure_event *event;
 	const struct shm_args *args;
@@ -982,7 +980,7 @@ __noinline int emit_failure(long ret, unsigned long found, __u64 now, __u32 fold
 		return -1;
 	}
 	fill_event(&event->event, args, ret, now, fold_tag);
-	explain(&event->failure, args, ret, found);
+	explain(&event->failure, args, ret, lookup_failure(args, ret));
 	bpf_ringbuf_submit(event, submit_flags());
 	return 0;
 }
@@ -1019,7 +1017,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		fold_tag = fold_start(slot, cpu_slot, args, ret, pid_tgid, now);
 	/* (Should the arguments not pass, the event goes without details.) */
 	if (needs_details(args, ret) && !bpf_map_update_elem(&failing, &zero, args, BPF_ANY)) {
-		if (emit_failure(ret, lookup_failure(args, ret), now, fold_tag) && slot)
+		if (emit_failure(ret, now, fold_tag) && slot)
 			slot->fold_id = 0;
 		return 0;
 	}
