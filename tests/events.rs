@@ -95,7 +95,12 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
     // The tracer's stderr with a missing event: whether its summary saw
     // the call (then lost in output) or not (never reported by the hook).
     let lines: Vec<&str> = tsv.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "header and one row: {lines:?}; {:?}", tsv.stderr);
+    assert_eq!(
+        lines.len(),
+        2,
+        "header and one row: {lines:?}; {:?}",
+        tsv.stderr
+    );
     assert_eq!(lines[0], expect::FIELDS.join("\t"));
     let fields: Vec<&str> = lines[1].split('\t').collect();
     assert_eq!(fields.len(), expect::FIELDS.len(), "{fields:?}");
@@ -107,7 +112,12 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
     assert_eq!(events[0]["comm"], escaped);
 
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "header and one row: {lines:?}; {:?}", table.stderr);
+    assert_eq!(
+        lines.len(),
+        2,
+        "header and one row: {lines:?}; {:?}",
+        table.stderr
+    );
     assert!(lines[0].starts_with("TIME "));
     assert!(lines[1].contains(escaped), "{:?}", lines[1]);
     assert!(lines[1].contains("ENOENT"), "{:?}", lines[1]);
