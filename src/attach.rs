@@ -200,6 +200,8 @@ struct KernelInfo {
     lockdown: Option<String>,
     /// The BTF id of struct task_struct (0: unknown).
     task_struct_id: u32,
+    /// See [`kernel::ipc_id_index_bits`].
+    ipc_id_index_bits: u32,
 }
 
 impl KernelInfo {
@@ -211,6 +213,7 @@ impl KernelInfo {
             kprobe_pmu: kernel::has_kprobes(),
             lockdown: kernel::lockdown(),
             task_struct_id,
+            ipc_id_index_bits: kernel::ipc_id_index_bits(),
         }
     }
 
@@ -808,6 +811,26 @@ fn try_mode(
     for mut prog in open_skel.open_object_mut().progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         prog.set_autoload(wanted(&name));
+        if plan.cli.verbose >= 2 {
+            // The verifier's statistics (instructions processed), which
+            // libbpf prints with its debug messages.
+            prog.set_log_level(4);
+        }
+    }
+    // A hash map allocates all its entries when it is made (about 0.4 ms
+    // for 10240): the maps that only some programs use get one entry where
+    // none of those is loaded.
+    let helpers = needed(mode, plan).any(|r| r.helps.is_some());
+    let maps = &mut open_skel.maps;
+    for (map, used) in [
+        (&mut maps.inflight, mode == AttachMode::Kprobe),
+        (&mut maps.shmat_raddr, mode == AttachMode::Kprobe && helpers),
+        (&mut maps.shmat_addr, helpers),
+    ] {
+        if !used {
+            map.set_max_entries(1)
+                .map_err(|e| format!("sizing an unused map failed: {e}"))?;
+        }
     }
     let ringbuf = plan.ringbuf.get()?;
     open_skel
@@ -904,6 +927,7 @@ fn configure(open_skel: &mut OpenShmgetTraceSkel<'static>, plan: &Plan) -> Resul
     rodata.share_records = u64::from(cli.ringbuf_size) / 8 / RECORD_BYTES;
     rodata.fold_window_ns = fold::WINDOW.as_nanos() as u64;
     rodata.task_struct_btf_id = plan.kernel.task_struct_id;
+    rodata.ipc_idx_mask = (1 << plan.kernel.ipc_id_index_bits) - 1;
     Ok(())
 }
 
@@ -1068,6 +1092,7 @@ mod tests {
             kprobe_pmu: true,
             lockdown: None,
             task_struct_id: 0,
+            ipc_id_index_bits: 15,
         };
         assert_eq!(covered_paths(&roles, &Op::ALL, &kernel).len(), paths);
         let only_native: HashMap<String, u32> = roles

@@ -351,6 +351,14 @@ fn find_container(path: &str) -> Option<(String, usize)> {
         .map(|(i, unit)| (unit.to_string(), i))
 }
 
+/// Whether a name [`container_of`] gave is a container's (a runtime's),
+/// rather than a systemd unit's.
+pub fn is_runtime_container(name: &str) -> bool {
+    ["docker:", "containerd:", "crio:", "podman:"]
+        .iter()
+        .any(|runtime| name.starts_with(runtime))
+}
+
 fn is_container_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }

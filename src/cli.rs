@@ -126,8 +126,8 @@ pub struct Cli {
     /// ret, errno, cgroup, cgroup_path, container, pidns, mntns, origin,
     /// owner_uid, creator_pid, squat, event, shmid, cmd, addr, attach_addr,
     /// attach_addr_from, count (calls a line stands for), last_time (of a
-    /// fold line's last call), details (what each call names, as the table
-    /// shows it)
+    /// fold line's last call), ipcns, host_ipc, reason, reason_code, details
+    /// (what each call names, and why it failed, as the table shows it)
     #[arg(short = 'o', long, value_name = "LIST", value_delimiter = ',',
           value_parser = parse_column, conflicts_with = "json")]
     pub columns: Vec<Column>,

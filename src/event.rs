@@ -4,13 +4,16 @@
 use nix::time::{clock_gettime, ClockId};
 
 use crate::domain::UnknownRaw;
+use crate::fold::RawFold;
 
 pub use crate::skel::types::shm_event as RawEvent;
+pub use crate::skel::types::shm_failure as RawFailure;
 
-// SAFETY: shm_event is plain old data (integers, byte arrays, and the C
-// enums as newtypes of u32; padding included as explicit fields), so any
-// bytes of its size are a valid value.
+// SAFETY: shm_event and shm_failure are plain old data (integers, byte
+// arrays, and the C enums as newtypes of u32; padding included as explicit
+// fields), so any bytes of their size are a valid value.
 unsafe impl plain::Plain for RawEvent {}
+unsafe impl plain::Plain for RawFailure {}
 
 /// Converts the kernel's boot-time stamps (bpf_ktime_get_boot_ns, which
 /// keeps counting through suspend) to wall-clock time. The offset is read
@@ -49,19 +52,53 @@ pub const STAMP: std::ops::Range<usize> = {
     start..start + std::mem::size_of::<u64>()
 };
 
-/// The raw event in a ring-buffer record; an error for a record of another
-/// size, or misaligned.
-pub fn raw_event(data: &[u8]) -> Result<&RawEvent, UnknownRaw> {
-    if data.len() != std::mem::size_of::<RawEvent>() {
-        return Err(UnknownRaw("record size", data.len() as u32));
-    }
-    plain::from_bytes::<RawEvent>(data).map_err(|_| UnknownRaw("record alignment", 0))
+/// A ring-buffer record: an event, with a failure's details where the
+/// record has them (a `shm_failure_event`: the event, then its
+/// `shm_failure`), or a fold's calls. Told apart by length alone.
+pub enum RawRecord<'a> {
+    Event(&'a RawEvent, Option<&'a RawFailure>),
+    Fold(&'a RawFold),
 }
 
-/// A raw event's bytes, as the ring buffer hands them over (for tests).
+const EVENT: usize = std::mem::size_of::<RawEvent>();
+const FAILURE_EVENT: usize = EVENT + std::mem::size_of::<RawFailure>();
+const FOLD: usize = std::mem::size_of::<RawFold>();
+const _: () = assert!(FOLD != EVENT && FOLD != FAILURE_EVENT && EVENT != FAILURE_EVENT);
+
+/// The record in a ring buffer's bytes; an error for a record of another
+/// size, or misaligned.
+pub fn raw_record(data: &[u8]) -> Result<RawRecord<'_>, UnknownRaw> {
+    let misaligned = |_| UnknownRaw("record alignment", 0);
+    let event = |data| plain::from_bytes::<RawEvent>(data).map_err(misaligned);
+    Ok(match data.len() {
+        EVENT => RawRecord::Event(event(data)?, None),
+        FAILURE_EVENT => RawRecord::Event(
+            event(&data[..EVENT])?,
+            Some(plain::from_bytes::<RawFailure>(&data[EVENT..]).map_err(misaligned)?),
+        ),
+        FOLD => RawRecord::Fold(plain::from_bytes::<RawFold>(data).map_err(misaligned)?),
+        n => return Err(UnknownRaw("record size", n as u32)),
+    })
+}
+
+/// The raw event in a ring-buffer record (see [`raw_record`]); an error
+/// for a fold's record.
+pub fn raw_event(data: &[u8]) -> Result<(&RawEvent, Option<&RawFailure>), UnknownRaw> {
+    match raw_record(data)? {
+        RawRecord::Event(event, failure) => Ok((event, failure)),
+        RawRecord::Fold(_) => Err(UnknownRaw("record size", data.len() as u32)),
+    }
+}
+
+/// A raw event's bytes, as the ring buffer hands them over, with a
+/// failure's details where given (for tests).
 #[cfg(test)]
-pub fn bytes_of(raw: &RawEvent) -> Vec<u8> {
+pub fn bytes_of(raw: &RawEvent, failure: Option<&RawFailure>) -> Vec<u8> {
     // SAFETY: the skeleton's types spell their padding as fields, so every
     // byte of a value is initialized.
-    unsafe { plain::as_bytes(raw) }.to_vec()
+    let mut bytes = unsafe { plain::as_bytes(raw) }.to_vec();
+    if let Some(failure) = failure {
+        bytes.extend_from_slice(unsafe { plain::as_bytes(failure) });
+    }
+    bytes
 }

@@ -60,14 +60,6 @@ fn split(tag: u32) -> (usize, u32) {
     ((tag & ((1 << SLOT_BITS) - 1)) as usize, tag >> SLOT_BITS)
 }
 
-/// A fold record's bytes, if `data` is one.
-pub fn raw_fold(data: &[u8]) -> Option<&RawFold> {
-    if data.len() != std::mem::size_of::<RawFold>() {
-        return None;
-    }
-    plain::from_bytes(data).ok()
-}
-
 impl Folds {
     /// An event that starts the fold `tag` (0: none) was written.
     pub fn started(&mut self, tag: u32, event: &[u8]) {

@@ -440,6 +440,18 @@ pub fn has_kprobes() -> bool {
     Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
 }
 
+/// The bits of an ipc id that index its namespace's id tree: 15, or 24
+/// where the kernel was booted with `ipcmni_extend` (ipc/util.h; the rest
+/// of an id is a sequence number).
+pub fn ipc_id_index_bits() -> u32 {
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if cmdline.split_whitespace().any(|w| w == "ipcmni_extend") {
+        24
+    } else {
+        15
+    }
+}
+
 /// The active lockdown level, unless it is `none` or unknown.
 pub fn lockdown() -> Option<String> {
     let text = fs::read_to_string("/sys/kernel/security/lockdown").ok()?;

@@ -3,7 +3,7 @@
 //! Stages, one module each: `cli` parses, `attach` picks a mode and hooks
 //! the kernel (BPF side in `src/bpf/`), `trace` runs the ring-buffer loop,
 //! `record` turns each raw event into one decoded record (with `domain`,
-//! `decode`, `segment` and `cgroup`), `output` writes records as a table,
+//! `decode`, `segment`, `reason` and `cgroup`), `output` writes records as a table,
 //! TSV or JSON. The library exists for the binary, its tests and its
 //! benchmarks; it is no stable API.
 
@@ -18,6 +18,7 @@ pub mod fold;
 pub mod kernel;
 pub mod output;
 pub mod privileges;
+pub mod reason;
 pub mod record;
 pub mod ringbuf;
 pub mod segment;

@@ -9,7 +9,8 @@ use crate::decode::{self, TimeFormatter, TimeMode};
 use crate::domain::{Abi, AttachAddrFrom, Carrier, Op, UnknownRaw};
 use crate::event::{self, WallClock};
 use crate::fold::Span;
-use crate::segment;
+use crate::reason::{self, Reason};
+use crate::{cgroup, segment};
 
 /// A value shown as `0x` hex: flags and addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +151,17 @@ pub struct Record<'a> {
     /// the first's); none for a single call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_time: Option<&'a str>,
+    /// The inode number of the caller's ipc namespace.
+    pub ipcns: u32,
+    /// Of a caller in a container: whether it shares the host's ipc
+    /// namespace (the one of pid 1 as the tracer sees it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_ipc: Option<bool>,
+    /// Why a call failed (`reason`); absent on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<&'static str>,
     /// Not a field: changes whenever any field but `time` differs from
     /// the previous record's, so that a writer may reuse text meanwhile.
     #[serde(skip)]
@@ -209,6 +221,22 @@ pub struct Decoder {
     /// known.
     previous: (Vec<u8>, bool),
     generation: u64,
+    /// The last record's reason: made anew only when the record changes.
+    reason: Option<Reason>,
+    /// See [`host_ipc_namespace`].
+    host_ipcns: Option<u64>,
+}
+
+/// The host's ipc namespace: pid 1's, as the tracer sees it (read at
+/// start, before capabilities are dropped). The tracer is assumed to run
+/// in the host's pid namespace, as it must to see the host's processes;
+/// its own namespace where pid 1's cannot be read.
+fn host_ipc_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    ["/proc/1/ns/ipc", "/proc/self/ns/ipc"]
+        .iter()
+        .find_map(|path| std::fs::metadata(path).ok())
+        .map(|m| m.ino())
 }
 
 impl Decoder {
@@ -222,6 +250,8 @@ impl Decoder {
             scratch: Scratch::default(),
             previous: (Vec::new(), false),
             generation: 0,
+            reason: None,
+            host_ipcns: host_ipc_namespace(),
         }
     }
 
@@ -242,7 +272,7 @@ impl Decoder {
         data: &[u8],
         fold: Option<Span>,
     ) -> Result<Record<'_>, UnknownRaw> {
-        let raw = event::raw_event(data)?;
+        let (raw, failure) = event::raw_event(data)?;
         let args = &raw.args;
         let op = Op::from_raw(args.op)?;
         let abi = Abi::from_raw(args.abi)?;
@@ -285,10 +315,16 @@ impl Decoder {
             previous.extend_from_slice(data);
             *known = cgroup.is_some();
             self.generation += 1;
+            self.reason = reason::explain(raw, failure, op);
         }
         let outcome = segment::outcome(raw, op);
         let attach_from = AttachAddrFrom::from_raw(raw.attach_addr_from)?;
         let is_shmget = op == Op::Shmget;
+        let container = cgroup.and_then(|c| c.container.as_deref());
+        let host_ipc = container
+            .filter(|name| cgroup::is_runtime_container(name))
+            .and(self.host_ipcns)
+            .map(|host| host == u64::from(raw.ipcns));
         Ok(Record {
             time: &scratch.time,
             pid: raw.pid,
@@ -310,7 +346,7 @@ impl Decoder {
             errno: decode::errno_name(raw.ret),
             cgroup: raw.cgroup_id,
             cgroup_path: cgroup.map(|c| c.path.as_str()),
-            container: cgroup.and_then(|c| c.container.as_deref()),
+            container,
             pidns: raw.pidns,
             mntns: raw.mntns,
             origin: outcome.map(|o| o.origin.name()),
@@ -327,6 +363,10 @@ impl Decoder {
             attach_addr_from: attach_from.map(AttachAddrFrom::name),
             count: fold.map_or(1, |f| f.count),
             last_time: fold.map(|_| scratch.last_time.as_str()),
+            ipcns: raw.ipcns,
+            host_ipc,
+            reason: self.reason.as_ref().map(|r| r.text.as_str()),
+            reason_code: self.reason.as_ref().map(|r| r.code),
             generation: self.generation,
         })
     }

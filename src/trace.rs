@@ -17,7 +17,7 @@ use crate::cgroup::CgroupPaths;
 use crate::cli::Cli;
 use crate::domain::UnknownRaw;
 use crate::error::Error;
-use crate::event::WallClock;
+use crate::event::{raw_record, RawRecord, WallClock};
 use crate::fold::{self, Folds, RawFoldSlot, Span};
 use crate::output::{Layout, Output, FLUSH_INTERVAL};
 use crate::privileges;
@@ -90,19 +90,18 @@ impl Consumer {
         if self.undecodable.is_some() || self.limit_reached() {
             return;
         }
-        match fold::raw_fold(data) {
-            Some(raw) => {
+        match raw_record(data) {
+            Ok(RawRecord::Fold(raw)) => {
                 if let Some((event, span)) = self.folds.record(raw) {
                     let event = event.to_vec();
                     self.write(&event, Some(span));
                 }
             }
-            None => {
-                if let Ok(raw) = crate::event::raw_event(data) {
-                    self.folds.started(raw.fold_tag, data);
-                }
+            Ok(RawRecord::Event(raw, _)) => {
+                self.folds.started(raw.fold_tag, data);
                 self.write(data, None);
             }
+            Err(unknown) => self.undecodable = Some(unknown),
         }
     }
 

@@ -92,8 +92,15 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
     // The wide table: in the default one the name is cut to its column.
     let (tsv, json, table) = (traced("--tsv"), traced("--json"), traced("--wide"));
 
+    // The tracer's stderr with a missing event: whether its summary saw
+    // the call (then lost in output) or not (never reported by the hook).
     let lines: Vec<&str> = tsv.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "header and one row: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        2,
+        "header and one row: {lines:?}; {:?}",
+        tsv.stderr
+    );
     assert_eq!(lines[0], expect::FIELDS.join("\t"));
     let fields: Vec<&str> = lines[1].split('\t').collect();
     assert_eq!(fields.len(), expect::FIELDS.len(), "{fields:?}");
@@ -101,11 +108,16 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
     assert_eq!(fields[9], format!("0x{:08x}", key));
 
     let events = json.json_events();
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 1, "{:?}", json.stderr);
     assert_eq!(events[0]["comm"], escaped);
 
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "header and one row: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        2,
+        "header and one row: {lines:?}; {:?}",
+        table.stderr
+    );
     assert!(lines[0].starts_with("TIME "));
     assert!(lines[1].contains(escaped), "{:?}", lines[1]);
     assert!(lines[1].contains("ENOENT"), "{:?}", lines[1]);
@@ -120,27 +132,46 @@ fn hostile_comm_stays_on_one_line_in_every_format() {
 }
 
 /// Events that do not fit in the ring buffer are counted in the kernel and
-/// reported, to the event: delivered + lost == calls. Each delivered event
-/// is whole: 160-byte records in a 4 KiB ring keep wrapping around its end.
+/// reported, to the call: delivered + lost == calls. Each delivered event
+/// is whole: records of 168 bytes (ENOENT) and 264 (EINVAL, a failure with
+/// its details) in a 4 KiB ring keep wrapping around its end.
 fn lost_events_are_counted_exactly() {
     const CALLS: u64 = 100_000;
     let tid = gettid().to_string();
     let tracer = Tracer::start(&["--json", "-t", &tid, "--ringbuf-size", "4K"]);
     let key = unique_key(5);
-    // Different sizes, so that no call repeats the last (repeats fold).
-    for size in 0..CALLS {
-        native_shmget(key, size, 0);
+    // Alternating, so that no call repeats the last; but a call dropped
+    // over the process's share does not end the fold before it, which the
+    // call after it may join: a line may stand for several calls.
+    for call in 0..CALLS {
+        if call % 2 == 0 {
+            native_shmget(key, 0, 0);
+        } else {
+            native_shmget(key, u64::MAX, IPC_CREAT);
+        }
     }
     let done = tracer.stop();
     done.assert_success();
     let events = done.json_events();
-    let delivered = events.len() as u64;
+    let delivered: u64 = events.iter().map(|e| e["count"].as_u64().unwrap()).sum();
     let expected_key = format!("0x{:08x}", key as u32);
     for event in &events {
         assert_eq!(event["tid"].to_string(), tid, "{event}");
         assert_eq!(event["key"], expected_key.as_str(), "{event}");
-        assert_eq!(event["errno"], "ENOENT", "{event}");
+        let reason = (event["errno"].as_str(), event["reason_code"].as_str());
+        assert!(
+            [
+                (Some("ENOENT"), Some("no_key")),
+                (Some("EINVAL"), Some("shmmax"))
+            ]
+            .contains(&reason),
+            "{event}"
+        );
     }
+    assert!(
+        events.iter().any(|e| e["errno"] == "EINVAL"),
+        "failures with details were delivered: {events:?}"
+    );
     let (reported, lost) = done.summary();
     assert_eq!(reported, delivered);
     assert_eq!(
@@ -278,6 +309,34 @@ fn identical_calls_apart_stay_lines_and_pending_folds_are_written() {
         rows[2]
     );
     assert_eq!(done.summary(), (11, 0));
+}
+
+/// A failure repeated folds as any call does: its first line carries the
+/// reason read at that call, and the fold lines after it show the same
+/// reason; every call is counted.
+fn repeated_failures_fold_with_their_reason() {
+    const CALLS: u64 = 10;
+    let tracer = trace_this_thread("--json");
+    let key = unique_key(9);
+    for _ in 0..CALLS {
+        // Larger than any shmmax: EINVAL, reason shmmax.
+        native_shmget(key, u64::MAX, IPC_CREAT);
+    }
+    let done = tracer.stop();
+    let events = done.json_events();
+    assert_eq!(done.summary(), (CALLS, 0), "{events:?}");
+    assert_eq!(events[0]["count"], 1, "the first call at once: {events:?}");
+    assert!(
+        events.iter().any(|e| e["count"].as_u64() > Some(1)),
+        "the repeats fold: {events:?}"
+    );
+    let calls: u64 = events.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+    assert_eq!(calls, CALLS, "{events:?}");
+    for event in &events {
+        assert_eq!(event["errno"], "EINVAL", "{event}");
+        assert_eq!(event["reason_code"], "shmmax", "{event}");
+        assert_eq!(event["reason"], events[0]["reason"], "{event}");
+    }
 }
 
 /// One process floods with calls that all differ while another makes
@@ -981,6 +1040,381 @@ fn arm32_segment_life_is_reported_field_for_field() {
     }
 }
 
+/// The event of a workload's step: same pid, same ret.
+fn event_of<'e>(
+    events: &'e [serde_json::Value],
+    result: &serde_json::Value,
+) -> &'e serde_json::Value {
+    let op = if result["step"] == "shmat" {
+        "shmat"
+    } else {
+        "shmget"
+    };
+    events
+        .iter()
+        .find(|e| e["pid"] == result["pid"] && e["ret"] == result["ret"] && e["event"] == op)
+        .unwrap_or_else(|| panic!("no event for {result}: {events:?}"))
+}
+
+/// (reason_code, reason) of an event.
+fn reason_of(event: &serde_json::Value) -> (&str, &str) {
+    (
+        event["reason_code"].as_str().unwrap_or("<none>"),
+        event["reason"].as_str().unwrap_or("<none>"),
+    )
+}
+
+fn read_kernel_limits() -> Vec<String> {
+    ["shmmax", "shmmni", "shmall"]
+        .iter()
+        .map(|n| std::fs::read_to_string(format!("/proc/sys/kernel/{n}")).unwrap())
+        .collect()
+}
+
+/// A process in an ipc namespace of its own, with low limits there: each
+/// limit it runs into is named with the namespace's numbers (and a size
+/// of 0, and a huge page size the kernel lacks), its events carry that
+/// namespace (not the host's), and the host's limits stay.
+fn failures_in_a_private_ipc_namespace_name_the_limit() {
+    let host_limits = read_kernel_limits();
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .unwrap()
+        .unwrap() as u64;
+    let two_pages = (2 * page).to_string();
+    let one_page = page.to_string();
+    let create = format!("{:#o}", IPC_CREAT | 0o600);
+    let step = |size: &str| format!("native:0:{size}:{create}");
+    // 16 MB huge pages: neither x86_64 nor arm64 (4 KiB pages) has them.
+    let huge_16mb = format!("native:0:4096:{:#o}", IPC_CREAT | SHM_HUGETLB | 24 << 26);
+    let workload = Workload::spawn_waiting(&[
+        "--unshare-ipc",
+        "sysctl:shmmax:8192",
+        "sysctl:shmmni:2",
+        "sysctl:shmall:3",
+        &step("9000"),
+        &step("0"),
+        &huge_16mb,
+        &step(&two_pages), // 2 of 3 pages
+        &step(&two_pages), // 2 + 2 > 3: shmall
+        &step(&one_page),  // 3 of 3 pages, 2 segments
+        "sysctl:shmall:100",
+        &step(&one_page), // 2 of 2 segments: shmmni
+    ]);
+    let tracer = Tracer::start(&["--json", "-p", &workload.pid().to_string()]);
+    let results = workload.go();
+    let events = tracer.stop().json_events();
+    assert_eq!(results.len(), 7, "{results:?}");
+    assert_eq!(events.len(), 7, "{events:?}");
+    let rets: Vec<i64> = results.iter().map(|r| r["ret"].as_i64().unwrap()).collect();
+    assert_eq!(
+        (&rets[..3], rets[3] >= 0, rets[4], rets[5] >= 0, rets[6]),
+        (&[-22, -22, -22][..], true, -28, true, -28),
+        "{results:?}"
+    );
+    // In order: the tracer sees only this workload.
+    let reasons: Vec<(&str, &str)> = events.iter().map(reason_of).collect();
+    assert_eq!(reasons[0], ("shmmax", "size 9000 > shmmax 8192"));
+    assert_eq!(reasons[1], ("shmmin", "size 0 < shmmin 1"));
+    assert_eq!(
+        reasons[2],
+        (
+            "hugetlb_size",
+            "huge pages of 16MB not supported (inferred: the size is within shmmax 8192; not read)"
+        )
+    );
+    assert_eq!(
+        reasons[4],
+        ("shmall", "shmall: 2 of 3 pages in use, 2 asked")
+    );
+    assert_eq!(reasons[6], ("shmmni", "shmmni: 2 of 2 segments in use"));
+    for r in [3, 5] {
+        assert_eq!(events[r].get("reason"), None, "{}", events[r]);
+    }
+    let own = expect::own_namespace("ipc");
+    for (event, result) in events.iter().zip(&results) {
+        assert_eq!(event["ipcns"], result["ipcns"], "{event}");
+        assert_ne!(event["ipcns"], own, "{event}");
+    }
+    assert_eq!(
+        read_kernel_limits(),
+        host_limits,
+        "the host's limits are untouched"
+    );
+}
+
+/// Segments made before the one a test looks up by key: its key's bucket
+/// and its index lie beyond the first ones (the key table grows from 64
+/// buckets; an index tree leaf holds 64 ids).
+const FILLER_SEGMENTS: usize = 200;
+
+/// Failures on a key or id that exists or not: ENOENT, EEXIST with the
+/// segment's id, owner and creator, EINVAL on open with both sizes,
+/// EACCES across uids with mode and ids (shmget and shmat), in an ipc
+/// namespace of the workload's own where many segments were made before
+/// (the key is found exactly wherever it lies); and EINVAL of shmat and
+/// shmctl on an id that names no segment, here.
+fn failures_name_the_segment_and_the_ids() {
+    let (missing, key) = (unique_key(40), unique_key(41));
+    let gone = native_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600);
+    assert!(gone >= 0);
+    syscalls::remove_segment(gone);
+    let fillers = (0..FILLER_SEGMENTS).map(|i| format!("native:{}:1:0o1600", 0x100 + i));
+    let calls = [
+        format!("native:{key}:4096:0o1600"),
+        format!("native:{key}:0:0o3600"),
+        format!("native:{key}:8192:0o600"),
+        format!("native:{missing}:0:0"),
+        "--uid".into(),
+        "65534".into(),
+        format!("native:{key}:0:0o600"),
+        "shmat:last:0".into(),
+    ];
+    let steps: Vec<String> = std::iter::once("--unshare-ipc".to_string())
+        .chain(fillers)
+        .chain(calls)
+        .collect();
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let workload = Workload::spawn_waiting(&steps);
+    let me = std::process::id().to_string();
+    let pids = format!("{me},{}", workload.pid());
+    let tracer = Tracer::start(&["--json", "-p", &pids, "--events", "shmget,shmat,shmctl"]);
+    let tid = gettid();
+    let rets = [native_shmat(gone, 0), native_shmctl(gone, IPC_STAT, 0)];
+    let mut results = workload.go();
+    let events = tracer.stop().json_events();
+    assert_eq!(rets, [-22, -22]);
+    assert!(
+        results.len() > FILLER_SEGMENTS
+            && results[..FILLER_SEGMENTS]
+                .iter()
+                .all(|r| r["ret"].as_i64() >= Some(0)),
+        "{results:?}"
+    );
+    results.drain(..FILLER_SEGMENTS);
+    let mine: Vec<&serde_json::Value> = events.iter().filter(|e| e["tid"] == tid).collect();
+    assert_eq!(mine.len(), 2, "{events:?}");
+    let ns = expect::own_namespace("ipc");
+    let no_id = format!("no segment with id {gone} in ipc namespace {ns}");
+    assert_eq!(reason_of(mine[0]), ("no_id", no_id.as_str()));
+    assert_eq!(reason_of(mine[1]), ("no_id", no_id.as_str()));
+
+    let rets: Vec<i64> = results.iter().map(|r| r["ret"].as_i64().unwrap()).collect();
+    let id = rets[0];
+    assert!(id >= 0, "{results:?}");
+    assert_eq!(&rets[1..], [-17, -22, -2, -13, -13], "{results:?}");
+    let theirs: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["pid"] == results[0]["pid"] && e["event"] != "shmctl")
+        .skip(FILLER_SEGMENTS)
+        .collect();
+    assert_eq!(theirs.len(), 6, "{events:?}");
+    let (wpid, wns) = (&results[0]["pid"], &results[0]["ipcns"]);
+    let hex = format!("0x{:08x}", key as u32);
+    assert_eq!(
+        reason_of(theirs[1]),
+        (
+            "exists",
+            format!("segment {hex} exists: id {id}, owner uid 0, created by pid {wpid} (uid 0)")
+                .as_str()
+        )
+    );
+    assert_eq!(
+        reason_of(theirs[2]),
+        (
+            "too_small",
+            format!("segment {hex} has 4096 bytes, 8192 asked").as_str()
+        )
+    );
+    assert_eq!(
+        reason_of(theirs[3]),
+        (
+            "no_key",
+            format!(
+                "no segment with key 0x{:08x} in ipc namespace {wns}, and no IPC_CREAT",
+                missing as u32
+            )
+            .as_str()
+        )
+    );
+    let denied = |segment: &str| {
+        format!(
+            "segment {segment} mode 0600, owner uid 0 gid 0, creator uid 0 gid 0: \
+             euid 65534 gid 65534 is other, granted ---, asked rw-"
+        )
+    };
+    let by_key = denied(&format!("{hex} (id {id})"));
+    assert_eq!(reason_of(theirs[4]), ("mode", by_key.as_str()));
+    assert_eq!(
+        reason_of(theirs[5]),
+        ("mode", denied(&format!("id {id}")).as_str())
+    );
+}
+
+const HUGE_2MB: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+
+fn huge_pages_count(name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("{HUGE_2MB}/{name}"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What hugetlb_failures_say_why needs: 2 MB huge pages that cannot be
+/// overcommitted (else no ENOMEM), and vm.hugetlb_shm_group root's.
+fn huge_pages_missing() -> Option<String> {
+    let group = std::fs::read_to_string("/proc/sys/vm/hugetlb_shm_group").unwrap_or_default();
+    match huge_pages_count("nr_overcommit_hugepages") {
+        None => Some(format!("this kernel has no 2 MB huge pages ({HUGE_2MB})")),
+        Some(0) if group.trim() == "0" => None,
+        Some(0) => Some(format!("vm.hugetlb_shm_group is {}, not 0", group.trim())),
+        Some(n) => Some(format!("{n} huge pages can be overcommitted: no ENOMEM")),
+    }
+}
+
+/// SHM_HUGETLB failures, where the kernel has 2 MB huge pages: EPERM for
+/// a uid without CAP_IPC_LOCK outside vm.hugetlb_shm_group, ENOMEM for more
+/// pages than are free.
+fn hugetlb_failures_say_why() {
+    let free = huge_pages_count("free_hugepages").expect("free_hugepages");
+    let huge = IPC_CREAT | SHM_HUGETLB | SHM_HUGE_2MB | 0o600;
+    let unprivileged = Workload::spawn_waiting(&[
+        "--memlock",
+        "0",
+        "--uid",
+        "65534",
+        &format!("native:0:{}:{huge}", 2 << 20),
+    ]);
+    let tracer = Tracer::start(&[
+        "--json",
+        "-p",
+        &format!("{},{}", std::process::id(), unprivileged.pid()),
+    ]);
+    let results = unprivileged.go();
+    // More than are free (the reserve fails; none can be made).
+    let too_many = native_shmget(IPC_PRIVATE, (free + 1) * (2 << 20), huge);
+    let mut segments = Segments::default();
+    segments.track(too_many);
+    let events = tracer.stop().json_events();
+    assert_eq!(results[0]["ret"], -1, "EPERM: {results:?}");
+    let (code, text) = reason_of(event_of(&events, &results[0]));
+    assert_eq!(code, "hugetlb_perm", "{text}");
+    assert!(
+        text.starts_with("no CAP_IPC_LOCK, and gid 65534 is not vm.hugetlb_shm_group 0"),
+        "{text}"
+    );
+    assert_eq!(
+        too_many,
+        -12,
+        "ENOMEM for {} pages with {free} free",
+        free + 1
+    );
+    let event = events
+        .iter()
+        .find(|e| e["tid"] == gettid())
+        .unwrap_or_else(|| panic!("{events:?}"));
+    let (code, text) = reason_of(event);
+    assert_eq!(code, "hugetlb_pages", "{text}");
+    assert!(
+        text.starts_with(&format!("huge pages of 2MB: {} asked; ", free + 1)),
+        "{text}"
+    );
+}
+
+/// SHM_LOCK of a segment larger than the caller's RLIMIT_MEMLOCK (not 0,
+/// which is EPERM), as its owner without CAP_IPC_LOCK: ENOMEM, with both
+/// sizes; and SHM_LOCK of an id that names no segment: no_id.
+fn shm_lock_failures_say_why() {
+    let workload = Workload::spawn_waiting(&[
+        "--unshare-ipc",
+        "--memlock",
+        "4096",
+        "--uid",
+        "65534",
+        &format!("native:0:{}:{:#o}", 1 << 20, IPC_CREAT | 0o600),
+        &format!("shmctl:last:{SHM_LOCK}"),
+        &format!("shmctl:{}:{SHM_LOCK}", i32::MAX),
+    ]);
+    let tracer = Tracer::start(&[
+        "--json",
+        "-p",
+        &workload.pid().to_string(),
+        "--events",
+        "shmctl",
+    ]);
+    let results = workload.go();
+    let all = tracer.stop().json_events();
+    let rets: Vec<i64> = results.iter().map(|r| r["ret"].as_i64().unwrap()).collect();
+    assert!(rets[0] >= 0, "{results:?}");
+    assert_eq!(&rets[1..], [-12, -22], "{results:?}");
+    // Not the workload's IPC_RMID at exit.
+    let events: Vec<&serde_json::Value> = all.iter().filter(|e| e["cmd"] == "SHM_LOCK").collect();
+    assert_eq!(events.len(), 2, "{all:?}");
+    assert_eq!(
+        reason_of(events[0]),
+        (
+            "memlock",
+            "SHM_LOCK of 1048576 bytes, RLIMIT_MEMLOCK 4096 bytes (not exact: what the user has \
+             locked already is not read)"
+        )
+    );
+    let no_id = format!(
+        "no segment with id {} in ipc namespace {}",
+        i32::MAX,
+        results[0]["ipcns"]
+    );
+    assert_eq!(reason_of(events[1]), ("no_id", no_id.as_str()));
+}
+
+/// A process in a container's cgroup that keeps the host's ipc namespace
+/// is marked (host_ipc, and HOST-IPC in the wide table); one in its own
+/// ipc namespace is not, and its ipcns is its own.
+fn host_ipc_marks_a_container_in_the_hosts_ipc_namespace() {
+    const ID: &str = "5e1f2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b";
+    let cgroup = TempCgroup::new(&format!("docker-{ID}.scope"));
+    let key = unique_key(42);
+    let step = format!("native:{key}:0:0");
+    let key_arg = key.to_string();
+    let run = |args: &[&str]| {
+        let tracer = Tracer::start(args);
+        let mut results = vec![];
+        for unshare in [false, true] {
+            let mut steps = vec![];
+            if unshare {
+                steps.push("--unshare-ipc");
+            }
+            steps.push(step.as_str());
+            let workload = Workload::spawn_waiting(&steps);
+            cgroup.add(workload.pid());
+            results.extend(workload.go());
+        }
+        (tracer.stop(), results)
+    };
+    let (done, results) = run(&["--json", "-k", &key_arg]);
+    let events = done.json_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let host = expect::own_namespace("ipc");
+    for (event, result) in events.iter().zip(&results) {
+        assert_eq!(event["container"], "docker:5e1f2b1a0e9d", "{event}");
+        assert_eq!(event["ipcns"], result["ipcns"], "{event}");
+    }
+    assert_eq!(
+        (&events[0]["ipcns"], &events[0]["host_ipc"]),
+        (&host.into(), &true.into())
+    );
+    assert_ne!(events[1]["ipcns"], host);
+    assert_eq!(events[1]["host_ipc"], false);
+    let (table, _) = run(&["-w", "-k", &key_arg]);
+    let rows: Vec<&str> = table.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{}", table.stdout);
+    assert!(
+        rows[0].contains("docker:5e1f2b1a0e9d HOST-IPC"),
+        "{}",
+        table.stdout
+    );
+    assert!(!rows[1].contains("HOST-IPC"), "{}", table.stdout);
+}
+
 fn main() {
     common::main(&[
         bpf_per_mode(
@@ -1004,6 +1438,10 @@ fn main() {
         bpf_per_mode(
             "lost_events_are_counted_exactly",
             lost_events_are_counted_exactly,
+        ),
+        bpf_per_mode(
+            "repeated_failures_fold_with_their_reason",
+            repeated_failures_fold_with_their_reason,
         ),
         bpf_per_mode(
             "identical_flood_folds_into_counted_lines",
@@ -1066,5 +1504,20 @@ fn main() {
             ipc_shmat_address_is_the_kernels_or_marked,
         )
         .only_on("x86_64"),
+        bpf_per_mode(
+            "failures_in_a_private_ipc_namespace_name_the_limit",
+            failures_in_a_private_ipc_namespace_name_the_limit,
+        ),
+        bpf_per_mode(
+            "failures_name_the_segment_and_the_ids",
+            failures_name_the_segment_and_the_ids,
+        ),
+        bpf_per_mode("shm_lock_failures_say_why", shm_lock_failures_say_why),
+        bpf_per_mode("hugetlb_failures_say_why", hugetlb_failures_say_why)
+            .unless_missing(huge_pages_missing),
+        bpf_per_mode(
+            "host_ipc_marks_a_container_in_the_hosts_ipc_namespace",
+            host_ipc_marks_a_container_in_the_hosts_ipc_namespace,
+        ),
     ])
 }

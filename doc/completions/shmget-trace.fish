@@ -9,7 +9,7 @@ complete -c shmget-trace -l events -d 'Which calls to trace: shmget, shmat, shmd
 complete -c shmget-trace -l errno -d 'Only calls that failed with these errors, by name (ENOENT,EACCES): comma-separated or repeated' -r
 complete -c shmget-trace -s d -l duration -d 'Stop after this many seconds' -r
 complete -c shmget-trace -l count -d 'Stop after this many lines (a line of folded repeats is one)' -r
-complete -c shmget-trace -s o -l columns -d 'The columns of the table or of the TSV, comma-separated: time, pid, tid, ppid, uid, gid, comm, abi, call, key, size, shmflg, flags, mode, ret, errno, cgroup, cgroup_path, container, pidns, mntns, origin, owner_uid, creator_pid, squat, event, shmid, cmd, addr, attach_addr, attach_addr_from, count (calls a line stands for), last_time (of a fold line\'s last call), details (what each call names, as the table shows it)' -r
+complete -c shmget-trace -s o -l columns -d 'The columns of the table or of the TSV, comma-separated: time, pid, tid, ppid, uid, gid, comm, abi, call, key, size, shmflg, flags, mode, ret, errno, cgroup, cgroup_path, container, pidns, mntns, origin, owner_uid, creator_pid, squat, event, shmid, cmd, addr, attach_addr, attach_addr_from, count (calls a line stands for), last_time (of a fold line\'s last call), ipcns, host_ipc, reason, reason_code, details (what each call names, and why it failed, as the table shows it)' -r
 complete -c shmget-trace -s T -l time -d 'The time: local (the table\'s default; TZ is respected), utc (the default of TSV and JSON) or relative (seconds since the start)' -r -f -a "local\t'Local wall-clock time, as TZ (or /etc/localtime) says'
 utc\t''
 relative\t'Seconds since the tracer started'"

@@ -79,6 +79,10 @@ const volatile __u64 wakeup_bytes = 0;
  * unknown. (Userspace finds it: CO-RE's bpf_core_type_id_kernel would give
  * the id in the cut-down BTF that userspace hands libbpf for relocations.) */
 const volatile __u32 task_struct_btf_id = 0;
+/* The bits of an ipc id that index the id tree (ipc/util.h): 15, or 24
+ * with the ipcmni_extend boot option, which userspace reads. One lookup
+ * rather than one of each: each is a loop the verifier walks. */
+const volatile __u32 ipc_idx_mask = (1 << 15) - 1;
 /* Set by the reader while it sleeps (epoll_wait). Awake, it finds events
  * itself, and a wakeup would only cost an interrupt: above the mark that
  * would be every event until the reader has made room. The producer that
@@ -149,6 +153,9 @@ struct {
 struct shm_event shm_event_btf_anchor = {};
 /* The same for the loss reasons, which userspace reads the counters by. */
 enum lost_reason lost_reason_btf_anchor = LOST_RINGBUF_FULL;
+/* And a failure's event with its details, and what they hold. */
+struct shm_failure_event shm_failure_event_btf_anchor = {};
+enum shm_why shm_why_btf_anchor = WHY_NS;
 /* And for what userspace reads of folds and losses. */
 struct shm_fold shm_fold_btf_anchor = {};
 struct fold_slot fold_slot_btf_anchor = {};
@@ -442,6 +449,7 @@ static __always_inline void describe_task(struct shm_event *event)
 		event->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 		event->pidns = task->nsproxy->pid_ns_for_children->ns.inum;
 		event->mntns = task->nsproxy->mnt_ns->ns.inum;
+		event->ipcns = task->nsproxy->ipc_ns->ns.inum;
 		((__u64 *)event->comm)[0] = ((const __u64 *)task->comm)[0];
 		((__u64 *)event->comm)[1] = ((const __u64 *)task->comm)[1];
 		return;
@@ -457,16 +465,13 @@ static __always_inline void describe_task(struct shm_event *event)
 	event->cgroup_id = bpf_get_current_cgroup_id();
 	event->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 	event->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	event->ipcns = BPF_CORE_READ(task, nsproxy, ipc_ns, ns.inum);
 	bpf_get_current_comm(event->comm, TASK_COMM_LEN);
 }
 
 /* include/linux/ipc_namespace.h: ids[] of shared memory */
 #define IPC_SHM_IDS 2
 
-/* ipc/util.h: an ipc id is seq * IPCMNI + index; IPCMNI is 2^15, or 2^24
- * with the ipcmni_extend boot option. */
-#define IPCMNI_IDX_MASK ((1 << 15) - 1)
-#define IPCMNI_EXT_IDX_MASK ((1 << 24) - 1)
 /* Levels of an xarray holding 24-bit indexes, with 4-bit chunks at least. */
 #define XA_MAX_LEVELS 6
 
@@ -502,6 +507,27 @@ static __always_inline struct kern_ipc_perm *shm_idr_find(struct ipc_namespace *
 	return NULL;
 }
 
+/* The segment with this id, as ipc_obtain_object_check finds it: 0 where
+ * there is none (or it is being removed). A global function, of scalars
+ * (5.10 allows no other pointer): the verifier walks its loop once per
+ * program, not once for every path that reaches it. */
+__noinline unsigned long find_id(unsigned long namespace, int id)
+{
+	struct ipc_namespace *ns = (struct ipc_namespace *)namespace;
+	struct kern_ipc_perm *perm;
+
+	perm = shm_idr_find(ns, id & ipc_idx_mask);
+	if (!perm || BPF_CORE_READ(perm, id) != id || BPF_CORE_READ(perm, deleted))
+		return 0;
+	return (unsigned long)perm;
+}
+
+static __always_inline struct shmid_kernel *shm_of(struct kern_ipc_perm *perm)
+{
+	return (struct shmid_kernel *)((void *)perm -
+				       bpf_core_field_offset(struct shmid_kernel, shm_perm));
+}
+
 /* Owner and creator of the segment a successful shmget returned, as they
  * are at return: exact, where reading /proc/sysvipc/shm later would race
  * with the segment's removal. */
@@ -510,21 +536,229 @@ static __always_inline void read_segment(struct shm_event *event, __s32 id)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
 	struct kern_ipc_perm *perm;
-	struct shmid_kernel *shp;
 
 	event->newest_idx = bpf_core_field_exists(struct ipc_ids, last_idx)
 		? BPF_CORE_READ(ns, ids[IPC_SHM_IDS].last_idx) : -1;
-	perm = shm_idr_find(ns, id & IPCMNI_IDX_MASK);
-	if (!perm || BPF_CORE_READ(perm, id) != id)
-		perm = shm_idr_find(ns, id & IPCMNI_EXT_IDX_MASK);
-	if (!perm || BPF_CORE_READ(perm, id) != id || BPF_CORE_READ(perm, deleted))
+	perm = (struct kern_ipc_perm *)find_id((unsigned long)ns, id);
+	if (!perm)
 		return;
-	shp = (struct shmid_kernel *)((void *)perm -
-				      bpf_core_field_offset(struct shmid_kernel, shm_perm));
 	event->seg_found = 1;
 	event->seg_uid = BPF_CORE_READ(perm, uid.val);
 	event->seg_cuid = BPF_CORE_READ(perm, cuid.val);
-	event->seg_cpid = BPF_CORE_READ(shp, shm_cprid, numbers[0].nr);
+	event->seg_cpid = BPF_CORE_READ(shm_of(perm), shm_cprid, numbers[0].nr);
+}
+
+/* ---- why a call failed ----
+ * For the errnos that name some state (needs_details), the event carries a
+ * struct shm_failure: the raw numbers the kernel held at return (the
+ * caller's ipc namespace's limits and usage, the segment the key or id
+ * names, the caller's ids and capabilities); userspace (reason.rs) derives
+ * the reason. Other events, successful ones and the common failures that
+ * their flags explain (a shmget's ENOENT without IPC_CREAT), stay small and
+ * pay nothing for this. */
+
+#define EPERM 1
+#define ENOENT 2
+#define ENOMEM 12
+#define EACCES 13
+#define EEXIST 17
+#define EINVAL 22
+#define ENOSPC 28
+
+/* include/uapi/linux/ipc.h, shm.h, capability.h, resource.h */
+#define IPC_STAT 2
+#define IPC_64 0x0100
+#define SHM_HUGETLB 04000
+#define SHM_LOCK 11
+#define SHM_UNLOCK 12
+#define RLIMIT_MEMLOCK 8
+#define CAP_IPC_LOCK 14
+#define CAP_IPC_OWNER 15
+
+static __always_inline bool needs_details(const struct shm_args *args, long ret)
+{
+	__u32 cmd = args->cmd & ~IPC_64;
+	long err = -ret;
+
+	if (ret >= 0)
+		return false;
+	if (args->op == OP_SHMGET)
+		return err == EINVAL || err == ENOSPC || err == EEXIST || err == EACCES ||
+		       ((err == EPERM || err == ENOMEM) && (args->shmflg & SHM_HUGETLB));
+	if (args->op == OP_SHMAT)
+		return err == EINVAL || err == EACCES;
+	/* shmctl: the commands that name a segment by id (SHM_STAT's is an
+	 * index) */
+	if (args->op == OP_SHMCTL)
+		return (cmd <= IPC_STAT || cmd == SHM_LOCK || cmd == SHM_UNLOCK) &&
+		       (err == EINVAL || (err == ENOMEM && cmd == SHM_LOCK));
+	return false;
+}
+
+/* jhash2() of one 32-bit word (include/linux/jhash.h), the hash the ipc key
+ * table (an rhashtable keyed by the 4-byte key, no hash function of its
+ * own) puts a key in its bucket by. */
+static __always_inline __u32 rol32(__u32 word, unsigned int shift)
+{
+	return (word << shift) | (word >> (32 - shift));
+}
+
+static __always_inline __u32 jhash_one_word(__u32 key, __u32 seed)
+{
+	__u32 a, b, c;
+
+	a = b = c = 0xdeadbeef + (1 << 2) + seed;
+	a += key;
+	c ^= b; c -= rol32(b, 14);
+	a ^= c; a -= rol32(c, 11);
+	b ^= a; b -= rol32(a, 25);
+	c ^= b; c -= rol32(b, 16);
+	a ^= c; a -= rol32(c, 4);
+	b ^= a; b -= rol32(a, 14);
+	c ^= b; c -= rol32(b, 24);
+	return c;
+}
+
+/* Entries of one bucket's chain read at most; the table grows at 3/4 full,
+ * so a chain this long is all but impossible: then, and while the table
+ * is being resized or is nested (an allocation that fell back under memory
+ * pressure), a key not found is reported as not looked up exactly. */
+#define KEY_CHAIN_MAX 8
+
+/* A lookup's answer where no segment was found (a segment's address is
+ * never this small): whether the lookup saw every segment, or whether
+ * there was none to make. */
+#define KEY_NOT_FOUND 0
+#define KEY_NOT_FOUND_INEXACT 1
+#define NOT_LOOKED_UP 2
+
+/* The segment with this key in one table of the namespace's key table (an
+ * rhashtable): the bucket of the key's hash, its chain walked (a bucket
+ * holds a lock bit, bit 0; a chain ends at a "nulls" marker, odd). A
+ * global function, as find_id. */
+__noinline unsigned long find_in_table(unsigned long table_address, int key)
+{
+	struct bucket_table *table = (struct bucket_table *)table_address;
+	__u32 bucket = jhash_one_word(key, BPF_CORE_READ(table, hash_rnd)) &
+		       (BPF_CORE_READ(table, size) - 1);
+	unsigned long entry = 0;
+
+	if (BPF_CORE_READ(table, nest))
+		return KEY_NOT_FOUND_INEXACT;
+	bpf_probe_read_kernel(&entry, sizeof(entry),
+			      (void *)table + bpf_core_field_offset(struct bucket_table, buckets) +
+				      bucket * sizeof(void *));
+	entry &= ~1UL;
+	for (int i = 0; i < KEY_CHAIN_MAX && entry && !(entry & 1); i++) {
+		struct kern_ipc_perm *perm = (struct kern_ipc_perm *)(entry -
+			bpf_core_field_offset(struct kern_ipc_perm, khtnode));
+
+		if (BPF_CORE_READ(perm, key) == key)
+			return (unsigned long)perm;
+		bpf_probe_read_kernel(&entry, sizeof(entry),
+				      (void *)entry + bpf_core_field_offset(struct rhash_head, next));
+	}
+	return entry && !(entry & 1) ? KEY_NOT_FOUND_INEXACT : KEY_NOT_FOUND;
+}
+
+/* Tables of a key table read at most: the table, and those it is being
+ * resized into (each insert goes into the newest; a worker moves the
+ * entries over, and may lag a burst of inserts by several tables). */
+#define KEY_TABLES_MAX 4
+
+/* The segment with this key, as ipc_findkey finds it: in the key table,
+ * and in each table it is being resized into, as the kernel's lookup
+ * does. No lock is held: a segment made, removed or moved meanwhile may be
+ * seen or not. A table nested (an allocation that fell back under memory
+ * pressure), a chain longer than read, or more tables than read: not
+ * found, but not exact. */
+static __always_inline unsigned long find_key(struct ipc_namespace *ns, int key)
+{
+	struct bucket_table *table = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].key_ht.tbl);
+	unsigned long found = KEY_NOT_FOUND, in_table;
+
+	for (int i = 0; i < KEY_TABLES_MAX && table; i++) {
+		in_table = find_in_table((unsigned long)table, key);
+		if (in_table > NOT_LOOKED_UP)
+			return in_table;
+		found |= in_table;
+		table = BPF_CORE_READ(table, future_tbl);
+	}
+	return table ? KEY_NOT_FOUND_INEXACT : found;
+}
+
+/* The ids and capabilities permission checks use (ipcperms, hugetlb's
+ * can_do_hugetlb_shm), and the memory lock limit. kernel_cap_t is 64 bits
+ * in every layout (two u32 words before 6.3). */
+static __always_inline void read_cred(struct shm_failure *failure, struct task_struct *task)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 caps = 0;
+
+	failure->why |= WHY_CRED;
+	failure->euid = BPF_CORE_READ(cred, euid.val);
+	failure->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	failure->ngroups = BPF_CORE_READ(cred, group_info, ngroups);
+	bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
+	if (caps & (1ULL << CAP_IPC_LOCK))
+		failure->why |= WHY_CAP_IPC_LOCK;
+	if (caps & (1ULL << CAP_IPC_OWNER))
+		failure->why |= WHY_CAP_IPC_OWNER;
+	failure->memlock = BPF_CORE_READ(task, signal, rlim[RLIMIT_MEMLOCK].rlim_cur);
+}
+
+/* The segment a failure names: its address, or KEY_NOT_FOUND,
+ * KEY_NOT_FOUND_INEXACT, NOT_LOOKED_UP. */
+static __always_inline unsigned long lookup_failure(const struct shm_args *args, long ret)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
+	long err = -ret;
+
+	if (args->op != OP_SHMGET)
+		return find_id((unsigned long)ns, args->shmid);
+	if (args->key != 0 && (err == EEXIST || err == EINVAL || err == EACCES))
+		return find_key(ns, args->key);
+	return NOT_LOOKED_UP;
+}
+
+/* Every byte of a failure's details written, as of an event (see emit): 0
+ * where nothing is read. */
+static __always_inline void explain(struct shm_failure *failure, const struct shm_args *args,
+				    long ret, unsigned long found)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ipc_namespace *ns = BPF_CORE_READ(task, nsproxy, ipc_ns);
+	long err = -ret;
+
+	/* Zeroed whole, then filled: a failure's details are rare, and so
+	 * every byte is written without a line per field. */
+	__builtin_memset(failure, 0, sizeof(*failure));
+	failure->why = WHY_NS;
+	failure->shmmax = BPF_CORE_READ(ns, shm_ctlmax);
+	failure->shmall = BPF_CORE_READ(ns, shm_ctlall);
+	failure->shm_tot = BPF_CORE_READ(ns, shm_tot);
+	failure->shmmni = BPF_CORE_READ(ns, shm_ctlmni);
+	failure->in_use = BPF_CORE_READ(ns, ids[IPC_SHM_IDS].in_use);
+	if (found != NOT_LOOKED_UP)
+		failure->why |= WHY_SEARCHED;
+	if (found == KEY_NOT_FOUND_INEXACT)
+		failure->why |= WHY_INEXACT;
+	if (found > NOT_LOOKED_UP) {
+		struct kern_ipc_perm *perm = (struct kern_ipc_perm *)found;
+
+		failure->why |= WHY_SEG;
+		failure->seg_id = BPF_CORE_READ(perm, id);
+		failure->seg_mode = BPF_CORE_READ(perm, mode);
+		failure->seg_uid = BPF_CORE_READ(perm, uid.val);
+		failure->seg_gid = BPF_CORE_READ(perm, gid.val);
+		failure->seg_cuid = BPF_CORE_READ(perm, cuid.val);
+		failure->seg_cgid = BPF_CORE_READ(perm, cgid.val);
+		failure->seg_cpid = BPF_CORE_READ(shm_of(perm), shm_cprid, numbers[0].nr);
+		failure->seg_size = BPF_CORE_READ(shm_of(perm), shm_segsz);
+	}
+	if (err == EACCES || err == EPERM || err == ENOMEM)
+		read_cred(failure, task);
 }
 
 /* ---- Folding (shmget_trace.h) ----
@@ -697,6 +931,60 @@ static __always_inline bool over_share(__u32 pid)
 	return true;
 }
 
+/* The fields every event has, each written (see emit). */
+static __always_inline void fill_event(struct shm_event *event, const struct shm_args *args,
+				       long ret, __u64 now, __u32 fold_tag)
+{
+	event->boot_ns = now;
+	event->ret = ret;
+	event->args = *args;
+	describe_task(event);
+	event->newest_idx = -1;
+	event->seg_found = 0;
+	event->seg_uid = 0;
+	event->seg_cuid = 0;
+	event->seg_cpid = 0;
+	event->attach_addr = 0;
+	event->attach_addr_from = ADDR_NONE;
+	event->fold_tag = fold_tag;
+	event->reserved = 0;
+}
+
+/* emit_failure's arguments: a global function takes scalars only on 5.10
+ * (pointers to memory from 5.12), so the call's arguments pass through
+ * here, per CPU (a program runs to its end on one CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shm_args);
+} failing SEC(".maps");
+
+/* A failure's event with its details; 0, or -1 where the ring buffer had
+ * no room (counted). A global function: the verifier checks it once, on
+ * its own, rather than again for every path that reaches emit (the
+ * tracepoint program has one per syscall it decodes), which made loading
+ * several times slower. */
+__noinline int emit_failure(long ret, __u64 now, __u32 fold_tag)
+{
+	struct shm_failure_event *event;
+	const struct shm_args *args;
+	__u32 zero = 0;
+
+	args = bpf_map_lookup_elem(&failing, &zero);
+	if (!args)
+		return 0;
+	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count_lost(LOST_RINGBUF_FULL);
+		return -1;
+	}
+	fill_event(&event->event, args, ret, now, fold_tag);
+	explain(&event->failure, args, ret, lookup_failure(args, ret));
+	bpf_ringbuf_submit(event, submit_flags());
+	return 0;
+}
+
 static __always_inline int emit(const struct shm_args *args, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -704,7 +992,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	__u32 cpu_slot = bpf_get_smp_processor_id() * FOLD_SLOTS + key;
 	struct fold_slot *slot;
 	struct shm_event *event;
-	__u32 fold_tag = 0;
+	__u32 fold_tag = 0, zero = 0;
 	__u64 now;
 
 	if (failed_only && ret >= 0)
@@ -718,6 +1006,8 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 		fold_start(slot, cpu_slot, NULL, ret, pid_tgid, 0);
 		slot = NULL;
 	}
+	/* A repeated failure folds as any call: its fold's first event has
+	 * the details, read at that call's return. */
 	if (slot && fold_join(slot, cpu_slot, args, ret, tid))
 		return 0;
 	if (over_share(pid_tgid >> 32))
@@ -725,6 +1015,12 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	now = bpf_ktime_get_boot_ns();
 	if (slot)
 		fold_tag = fold_start(slot, cpu_slot, args, ret, pid_tgid, now);
+	/* (Should the arguments not pass, the event goes without details.) */
+	if (needs_details(args, ret) && !bpf_map_update_elem(&failing, &zero, args, BPF_ANY)) {
+		if (emit_failure(ret, now, fold_tag) && slot)
+			slot->fold_id = 0;
+		return 0;
+	}
 	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
 		/* No fold without its first line: the next identical call is
@@ -738,18 +1034,7 @@ static __always_inline int emit(const struct shm_args *args, long ret)
 	 * an older one left there, and userspace tells a repeated event by its
 	 * bytes. (Field by field: a memset of the whole event cost the flood
 	 * about 20 ns an event more.) */
-	event->boot_ns = now;
-	event->ret = ret;
-	event->args = *args;
-	describe_task(event);
-	event->newest_idx = -1;
-	event->seg_found = 0;
-	event->seg_uid = 0;
-	event->seg_cuid = 0;
-	event->seg_cpid = 0;
-	event->attach_addr = 0;
-	event->attach_addr_from = ADDR_NONE;
-	event->fold_tag = fold_tag;
+	fill_event(event, args, ret, now, fold_tag);
 	if (ret >= 0 && args->op == OP_SHMGET)
 		read_segment(event, ret);
 	if (args->op == OP_SHMAT)

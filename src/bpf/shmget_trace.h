@@ -91,8 +91,55 @@ struct shm_event {
 	__u32 seg_cuid;		/* its creator's uid */
 	__u32 seg_cpid;		/* its creator's pid */
 	enum attach_addr_source attach_addr_from; /* of attach_addr */
+	__u32 ipcns;		/* inode number of the caller's ipc namespace */
 	__u32 fold_tag;		/* 0, or the fold this call starts (FOLD_TAG) */
+	__u32 reserved;		/* 0, as shm_args.reserved */
 	char comm[TASK_COMM_LEN];
+};
+
+/* Of a failed call whose errno names some state (needs_details in the
+ * program), what the kernel held as it returned; the event in the ring
+ * buffer is then a struct shm_failure_event, which userspace tells by its
+ * length. Raw numbers only: userspace (reason.rs) derives the reason.
+ * 0 where not read (`why` says what was). */
+struct shm_failure {
+	__u64 shmmax;		/* the caller's ipc namespace: kernel.shmmax */
+	__u64 shmall;		/* kernel.shmall, pages */
+	__u64 shm_tot;		/* pages of segments in it */
+	__u64 seg_size;		/* the segment of the key or id: bytes */
+	__u64 memlock;		/* the caller's RLIMIT_MEMLOCK (soft), bytes */
+	__u32 why;		/* WHY_* bits */
+	__s32 shmmni;		/* kernel.shmmni */
+	__s32 in_use;		/* segments in the namespace */
+	__s32 seg_id;
+	__u32 seg_mode;		/* permission bits and SHM_* state */
+	__u32 seg_uid;		/* owner */
+	__u32 seg_gid;
+	__u32 seg_cuid;		/* creator */
+	__u32 seg_cgid;
+	__u32 seg_cpid;
+	__u32 euid;		/* the caller's, as permission checks use them */
+	__u32 fsgid;
+	__u32 ngroups;		/* supplementary groups (not read) */
+	__u32 reserved;		/* 0 */
+};
+
+struct shm_failure_event {
+	struct shm_event event;
+	struct shm_failure failure;
+};
+
+/* What was read into a struct shm_failure. */
+enum shm_why {
+	WHY_NS = 1,		/* the namespace's limits and usage */
+	WHY_SEARCHED = 2,	/* the segment of the key or id was looked for */
+	WHY_SEG = 4,		/* and found (seg_*) */
+	WHY_INEXACT = 8,	/* by key: not found, but the lookup could not
+				 * see every segment (a table being resized, a
+				 * hash chain longer than it reads) */
+	WHY_CRED = 16,		/* the caller's ids, groups, memlock */
+	WHY_CAP_IPC_LOCK = 32,	/* CAP_IPC_LOCK effective */
+	WHY_CAP_IPC_OWNER = 64,	/* CAP_IPC_OWNER effective */
 };
 
 /* No padding the compiler adds: every byte of an event is written, so
@@ -104,6 +151,12 @@ _Static_assert(sizeof(struct shm_args) == __builtin_offsetof(struct shm_args, re
 _Static_assert(sizeof(struct shm_event) ==
 		       __builtin_offsetof(struct shm_event, comm) + TASK_COMM_LEN,
 	       "struct shm_event has tail padding");
+_Static_assert(sizeof(struct shm_failure) ==
+		       __builtin_offsetof(struct shm_failure, reserved) + 4,
+	       "struct shm_failure has tail padding");
+_Static_assert(sizeof(struct shm_failure_event) ==
+		       sizeof(struct shm_event) + sizeof(struct shm_failure),
+	       "struct shm_failure_event has padding");
 
 /* ---- Folding: a thread's identical calls in quick succession ----
  * The first call of a run goes out as an event whose fold_tag names the
@@ -142,6 +195,12 @@ struct shm_fold {
 	__u32 fold_tag;
 	__u32 reserved;
 };
+
+/* Userspace tells the ring buffer's records apart by their length alone:
+ * a fold (40 bytes), an event (168), a failure's event (264). */
+_Static_assert(sizeof(struct shm_fold) != sizeof(struct shm_event) &&
+		       sizeof(struct shm_fold) != sizeof(struct shm_failure_event),
+	       "a fold record's length is an event's");
 
 /* Per process: events it lost (all reasons), and its name when first seen. */
 struct process_loss {

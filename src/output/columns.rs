@@ -44,6 +44,10 @@ pub enum Column {
     Count,
     /// A fold line's last call; `-` for one call.
     LastTime,
+    Ipcns,
+    HostIpc,
+    Reason,
+    ReasonCode,
     /// Not a field of its own: what each call names, in one text (the
     /// flags of a shmget; segment, address and flags of a shmat; the
     /// address of a shmdt; segment and command of a shmctl). The table's
@@ -54,18 +58,19 @@ pub enum Column {
 impl Column {
     /// Every column, in TSV order.
     #[rustfmt::skip]
-    pub const ALL: [Column; 33] = {
+    pub const ALL: [Column; 37] = {
         use Column::*;
         [
             Time, Pid, Tid, Ppid, Uid, Gid, Comm, Abi, Call, Key, Size, Shmflg, Flags, Mode, Ret,
             Errno, Cgroup, CgroupPath, Container, Pidns, Mntns, Origin, OwnerUid, CreatorPid,
-            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom, Count, LastTime,
+            Squat, Event, Shmid, Cmd, Addr, AttachAddr, AttachAddrFrom, Count, LastTime, Ipcns,
+            HostIpc, Reason, ReasonCode,
         ]
     };
 
     /// Every column `--columns` can name.
-    pub const SELECTABLE: [Column; 34] = {
-        let mut all = [Column::Details; 34];
+    pub const SELECTABLE: [Column; 38] = {
+        let mut all = [Column::Details; 38];
         let mut i = 0;
         while i < Column::ALL.len() {
             all[i] = Column::ALL[i];
@@ -114,6 +119,10 @@ impl Column {
             AttachAddrFrom => "attach_addr_from",
             Count => "count",
             LastTime => "last_time",
+            Ipcns => "ipcns",
+            HostIpc => "host_ipc",
+            Reason => "reason",
+            ReasonCode => "reason_code",
             Details => "details",
         }
     }
@@ -131,7 +140,7 @@ impl Column {
             Comm => (15, false),
             Abi | Errno | Event => (6, false),
             Call | Key | Shmflg => (10, false),
-            Size | Cgroup | Pidns | Mntns | Shmid => (10, true),
+            Size | Cgroup | Pidns | Mntns | Ipcns | Shmid => (10, true),
             Flags | Container => (20, false),
             Mode => (4, false),
             // A shmat's address: 0x and 12 digits.
@@ -146,6 +155,9 @@ impl Column {
             AttachAddrFrom => (16, false),
             Count => (8, true),
             LastTime => (8, false),
+            HostIpc => (8, false),
+            ReasonCode => (13, false),
+            Reason => (40, false),
             Details => (0, false),
         }
     }
@@ -195,13 +207,18 @@ impl Column {
             AttachAddrFrom => text(out, r.attach_addr_from),
             Count => write_decimal(out, r.count),
             LastTime => text(out, r.last_time),
+            Ipcns => write_decimal(out, r.ipcns),
+            HostIpc => text(out, r.host_ipc.map(|s| if s { "yes" } else { "no" })),
+            Reason => text(out, r.reason),
+            ReasonCode => text(out, r.reason_code),
             Details => write_details(r, out),
         }
     }
 
     /// The table's text of this column: the same as `write`, but where a
     /// table cell says more than the field: CALL is `ipc:shmat` for an
-    /// ipc() call, ORIGIN says `SQUAT` for a squatted segment.
+    /// ipc() call, ORIGIN says `SQUAT` for a squatted segment, CONTAINER
+    /// ends with `HOST-IPC` for a container in the host's ipc namespace.
     pub fn write_cell(self, record: &Record, out: &mut Vec<u8>) {
         match self {
             Column::Call if record.call != record.op.name() => {
@@ -210,6 +227,10 @@ impl Column {
                 out.extend_from_slice(record.op.name().as_bytes());
             }
             Column::Origin if record.squat == Some(true) => out.extend_from_slice(b"SQUAT"),
+            Column::Container if record.host_ipc == Some(true) => {
+                self.write(record, out);
+                out.extend_from_slice(b" HOST-IPC");
+            }
             // A fold line says how many calls it stands for first.
             Column::Details if record.count > 1 => {
                 out.push(b'x');
@@ -226,10 +247,25 @@ impl Column {
     }
 }
 
-/// `details`: the flags of a shmget; `shmid=65581 addr=0x0 SHM_RDONLY ->
-/// 0x7f16d4bd1000` for a shmat (with how sure the address is); `addr=...`
-/// for a shmdt; `shmid=65581 IPC_RMID` for a shmctl.
+/// `details`: the reason of a failed call first (the table shows it after
+/// the errno), then the flags of a shmget; `shmid=65581 addr=0x0
+/// SHM_RDONLY -> 0x7f16d4bd1000` for a shmat (with how sure the address
+/// is); `addr=...` for a shmdt; `shmid=65581 IPC_RMID` for a shmctl.
 fn write_details(r: &Record, out: &mut Vec<u8>) {
+    if let Some(reason) = r.reason {
+        out.extend_from_slice(reason.as_bytes());
+        let start = out.len();
+        out.extend_from_slice(b"; ");
+        write_call_details(r, out);
+        if out[start..] == *b"; -" {
+            out.truncate(start);
+        }
+        return;
+    }
+    write_call_details(r, out);
+}
+
+fn write_call_details(r: &Record, out: &mut Vec<u8>) {
     use Column::*;
     match r.op {
         Op::Shmget => Flags.write(r, out),

@@ -75,6 +75,9 @@ pub struct Test {
     /// The one architecture whose calls it makes (`int $0x80` is
     /// x86_64's, AArch32 callers arm64's); elsewhere it is ignored.
     pub arch: Option<&'static str>,
+    /// Why what it checks is missing on this host (no huge pages, say),
+    /// if it is: then it is ignored, with that reason printed.
+    pub missing: Option<fn() -> Option<String>>,
 }
 
 impl Test {
@@ -83,6 +86,15 @@ impl Test {
     pub const fn only_on(self, arch: &'static str) -> Test {
         Test {
             arch: Some(arch),
+            ..self
+        }
+    }
+
+    /// Ignored, with the reason printed, where `missing` says what it
+    /// checks is missing on this host.
+    pub const fn unless_missing(self, missing: fn() -> Option<String>) -> Test {
+        Test {
+            missing: Some(missing),
             ..self
         }
     }
@@ -99,6 +111,7 @@ pub const fn plain(name: &'static str, run: fn()) -> Test {
         needs: Needs::Nothing,
         run,
         arch: None,
+        missing: None,
     }
 }
 
@@ -109,6 +122,7 @@ pub const fn bpf(name: &'static str, run: fn()) -> Test {
         needs: Needs::Bpf,
         run,
         arch: None,
+        missing: None,
     }
 }
 
@@ -119,6 +133,7 @@ pub const fn bpf_per_mode(name: &'static str, run: fn()) -> Test {
         needs: Needs::BpfPerMode,
         run,
         arch: None,
+        missing: None,
     }
 }
 
@@ -180,8 +195,12 @@ pub fn main(tests: &[Test]) -> ! {
         .map(|test| {
             let run = test.run;
             let ignored = Trial::test(test.name, || Ok(())).with_ignored_flag(true);
+            let missing = test.missing.and_then(|missing| missing());
+            if let Some(why) = &missing {
+                eprintln!("note: {} is ignored here: {why}", test.name);
+            }
             match (test.needs, unavailable) {
-                _ if test.other_arch() => ignored,
+                _ if test.other_arch() || missing.is_some() => ignored,
                 (Needs::Nothing, _) => Trial::test(test.name, move || {
                     run();
                     Ok(())

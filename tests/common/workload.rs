@@ -4,13 +4,21 @@
 //! another uid or name it, and needs no helper binary (in a VM guest
 //! either).
 //!
-//! Arguments: [--comm NAME] [--uid UID] [--wait] [--keep] STEP... or
-//! --exec-without-capabilities PROGRAM ARGS...
+//! Arguments: [--comm NAME] [--uid UID] [--memlock BYTES] [--unshare-ipc]
+//! [--wait] [--keep] STEP... or --exec-without-capabilities PROGRAM ARGS...
 //!   native:KEY:SIZE:FLAGS       x86_64 shmget
 //!   ia32-shmget:KEY:SIZE:FLAGS  i386 shmget (395) through int $0x80
 //!   ia32-ipc:KEY:SIZE:FLAGS     i386 ipc(SHMGET) (117/23) through int $0x80
+//!   shmat:SHMID:FLAGS           x86_64 shmat (detached again at once);
+//!                               SHMID `last`: the segment made last
+//!   shmctl:SHMID:CMD            x86_64 shmctl, no buffer; SHMID as shmat
+//!   sysctl:NAME:VALUE           writes /proc/sys/kernel/NAME (shmmax,
+//!                               shmmni, shmall): with --unshare-ipc, the
+//!                               private namespace's own
+//! --unshare-ipc moves the process into a new ipc namespace (gone with it,
+//! and its segments with it); --memlock sets RLIMIT_MEMLOCK.
 //! Numbers are decimal, 0x hex or 0o octal. Each step prints one JSON line
-//! with what the kernel returned. --wait reads one line from stdin first,
+//! with what the kernel returned, and the inode of the ipc namespace. --wait reads one line from stdin first,
 //! so a tracer can be started with this process's pid. Segments created
 //! are removed at exit, unless --keep (the caller removes them then).
 
@@ -54,6 +62,17 @@ pub fn run_if_asked() {
             "--comm" => set_thread_comm(args.next().unwrap_or_default().as_bytes()),
             "--keep" => keep = true,
             "--uid" => become_user(args.next().and_then(|u| u.parse().ok()).expect("--uid N")),
+            // SAFETY: takes no pointers.
+            "--unshare-ipc" => assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWIPC) }, 0),
+            "--memlock" => {
+                let bytes = args.next().and_then(|b| number(&b)).expect("--memlock N") as u64;
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                // SAFETY: a valid rlimit.
+                assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) }, 0);
+            }
             "--wait" => {
                 let mut line = String::new();
                 let _ = std::io::stdin().lock().read_line(&mut line);
@@ -63,6 +82,27 @@ pub fn run_if_asked() {
                 let parts: Vec<&str> = step.split(':').collect();
                 let n = |i: usize| parts.get(i).and_then(|s| number(s));
                 let ret = match (parts[0], n(1), n(2), n(3)) {
+                    ("sysctl", _, Some(value), _) => {
+                        let path = format!("/proc/sys/kernel/{}", parts[1]);
+                        std::fs::write(&path, value.to_string())
+                            .unwrap_or_else(|e| panic!("write {path}: {e}"));
+                        continue;
+                    }
+                    (call @ ("shmat" | "shmctl"), id, Some(n), None) => {
+                        let id = match parts[1] {
+                            "last" => *created.last().expect("a segment made before"),
+                            _ => id.expect("shmat:SHMID:FLAGS, shmctl:SHMID:CMD"),
+                        };
+                        if call == "shmctl" {
+                            native_shmctl(id, n as i32, 0)
+                        } else {
+                            let addr = native_shmat(id, n as i32);
+                            if addr >= 0 {
+                                native_shmdt(addr);
+                            }
+                            addr
+                        }
+                    }
                     ("native", Some(k), Some(s), Some(f)) => {
                         native_shmget(k as i32, s as u64, f as i32)
                     }
@@ -77,11 +117,12 @@ pub fn run_if_asked() {
                         std::process::exit(2);
                     }
                 };
-                if ret >= 0 {
+                if ret >= 0 && !matches!(parts[0], "shmat" | "shmctl") {
                     created.push(ret);
                 }
+                let ipcns = ipc_namespace();
                 println!(
-                    "{{\"pid\":{pid},\"tid\":{tid},\"step\":\"{}\",\"ret\":{ret}}}",
+                    "{{\"pid\":{pid},\"tid\":{tid},\"step\":\"{}\",\"ret\":{ret},\"ipcns\":{ipcns}}}",
                     parts[0]
                 );
             }
@@ -93,6 +134,12 @@ pub fn run_if_asked() {
         }
     }
     std::process::exit(0);
+}
+
+/// The inode number of this process's ipc namespace.
+fn ipc_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/ipc").map_or(0, |m| m.ino())
 }
 
 /// Gives up root for `uid` (and the same gid, no supplementary groups).

@@ -9,11 +9,12 @@ use super::syscalls::*;
 
 /// The TSV columns, and the JSON keys, in order.
 #[rustfmt::skip]
-pub const FIELDS: [&str; 33] = [
+pub const FIELDS: [&str; 37] = [
     "time", "pid", "tid", "ppid", "uid", "gid", "comm", "abi", "call", "key", "size", "shmflg",
     "flags", "mode", "ret", "errno", "cgroup", "cgroup_path", "container", "pidns", "mntns",
     "origin", "owner_uid", "creator_pid", "squat", "event", "shmid", "cmd", "addr",
-    "attach_addr", "attach_addr_from", "count", "last_time",
+    "attach_addr", "attach_addr_from", "count", "last_time", "ipcns", "host_ipc", "reason",
+    "reason_code",
 ];
 
 /// One call the test made, and what the tracer must report for it.
@@ -124,6 +125,7 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         "count": 1, "last_time": null,
         "pidns": own_namespace("pid_for_children"),
         "mntns": own_namespace("mnt"),
+        "ipcns": own_namespace("ipc"),
     });
     // What the call did, where its flags decide it (IPC_CREAT alone on a
     // key is tested on its own).
@@ -134,7 +136,29 @@ pub fn mismatches(event: &Value, call: &Call) -> Vec<String> {
         for field in ["origin", "owner_uid", "creator_pid", "squat"] {
             expected[field] = Value::Null;
         }
-    } else if creates || call.shmflg & IPC_CREAT == 0 {
+        // Those whose cause the flags and the state settle; every failed
+        // shmget has a reason.
+        match (call.ret, call.shmflg & IPC_CREAT) {
+            (-2, 0) => expected["reason_code"] = "no_key".into(),
+            (-17, _) => expected["reason_code"] = "exists".into(),
+            _ if !event["reason_code"].is_string() => {
+                wrong.push(format!("reason_code: got {}", event["reason_code"]))
+            }
+            _ => {}
+        }
+        if !event["reason"].is_string() {
+            wrong.push(format!("reason: got {}", event["reason"]));
+        }
+    } else {
+        expected["reason"] = Value::Null;
+        expected["reason_code"] = Value::Null;
+    }
+    // A container in the host's ipc namespace, as these tests run.
+    let host_ipc = &event["host_ipc"];
+    if !(host_ipc.is_null() || (event["container"].is_string() && host_ipc == true)) {
+        wrong.push(format!("host_ipc: got {host_ipc}"));
+    }
+    if call.ret >= 0 && (creates || call.shmflg & IPC_CREAT == 0) {
         expected["origin"] = if creates { "created" } else { "opened" }.into();
         expected["squat"] = false.into();
         if creates {

@@ -17,7 +17,7 @@
 #                   static armhf AArch32 workload (tests/support/arm32-workload.c) at
 #                   /vm/arm32-workload in the guest.
 #   --cache         VM cache (kernels, qemu, busybox, initramfs images), as for run-in-vm.sh.
-#   --timeout       per VM (default 1200 s).
+#   --timeout       per VM (default 1500 s).
 #   --test-timeout  per test binary and mode, in the guest (default 300 s).
 #   --threads       the test binaries' --test-threads (default 1: a test that attaches or
 #                   detaches a probe while another one runs shmget on the other vCPU has
@@ -39,7 +39,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}
 KERNELS='bullseye bookworm trixie'
 MODES='kprobe fentry tracepoint auto'
-TIMEOUT=1200 TEST_TIMEOUT=300 THREADS=1 JOBS=3 LOG_DIR='' VERBOSE=0 ARCH=amd64
+TIMEOUT=1500 TEST_TIMEOUT=300 THREADS=1 JOBS=3 LOG_DIR='' VERBOSE=0 ARCH=amd64
 # Cells (kernel:mode) whose mode the kernel cannot do, as known: there the tracer must refuse
 # the mode in one line (the cell says n/a); anywhere else a refusal fails the cell. arm64 5.10
 # and 6.1 lack CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS: fexit attach fails with ENOTSUPP.
