@@ -313,16 +313,18 @@ pub fn container_of(path: &str) -> Option<String> {
     find_container(path).map(|(name, _)| name)
 }
 
+/// A container's cgroup component prefix, and its runtime's name.
+const RUNTIMES: [(&str, &str); 5] = [
+    ("docker-", "docker"),
+    ("cri-containerd-", "containerd"),
+    ("crio-", "crio"),
+    ("libpod-", "podman"),
+    ("docker", "docker"), // cgroupfs driver: /docker/<id>
+];
+
 /// The container or unit, and the index of the path component that names
 /// it.
 fn find_container(path: &str) -> Option<(String, usize)> {
-    const RUNTIMES: [(&str, &str); 5] = [
-        ("docker-", "docker"),
-        ("cri-containerd-", "containerd"),
-        ("crio-", "crio"),
-        ("libpod-", "podman"),
-        ("docker", "docker"), // cgroupfs driver: /docker/<id>
-    ];
     let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     for (i, component) in components.iter().enumerate().rev() {
         let name = component.strip_suffix(".scope").unwrap_or(component);
@@ -354,9 +356,10 @@ fn find_container(path: &str) -> Option<(String, usize)> {
 /// Whether a name [`container_of`] gave is a container's (a runtime's),
 /// rather than a systemd unit's.
 pub fn is_runtime_container(name: &str) -> bool {
-    ["docker:", "containerd:", "crio:", "podman:"]
-        .iter()
-        .any(|runtime| name.starts_with(runtime))
+    RUNTIMES.iter().any(|(_, runtime)| {
+        name.strip_prefix(runtime)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
 }
 
 fn is_container_id(id: &str) -> bool {
@@ -406,6 +409,27 @@ mod tests {
                 .as_deref(),
             Some("podman:4f3c2b1a0e9d")
         );
+    }
+
+    #[test]
+    fn runtime_containers_are_told_from_units() {
+        for path in [
+            format!("/system.slice/docker-{ID}.scope"),
+            format!("/docker/{ID}"),
+            format!("/kubepods.slice/cri-containerd-{ID}.scope"),
+            format!("/kubepods.slice/crio-{ID}.scope"),
+            format!("/user.slice/libpod-{ID}.scope"),
+        ] {
+            let name = container_of(&path).unwrap();
+            assert!(is_runtime_container(&name), "{path}: {name}");
+        }
+        for unit in [
+            "/system.slice/docker.service",
+            "/system.slice/nginx.service",
+        ] {
+            let name = container_of(unit).unwrap();
+            assert!(!is_runtime_container(&name), "{unit}: {name}");
+        }
     }
 
     #[test]
