@@ -132,6 +132,20 @@ struct {
 	__type(value, __u64);
 } shmat_raddr SEC(".maps");
 
+/* Tracepoint mode: threads whose shared-memory syscall passed ptrace and
+ * seccomp, from sys_enter (which fires only then) to sys_exit, keyed by tid,
+ * the number as the value. Only for threads that ptrace or seccomp could
+ * have skipped a call of (sys_exit fires for a skipped call too, with its
+ * number and the errno the filter chose). Allocated per entry: nothing to
+ * make at start-up, and most hosts never use it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u32);
+} dispatched SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
 	__uint(max_entries, 1);
@@ -1128,7 +1142,7 @@ static __always_inline int decode_call(struct shm_args *args, const struct pt_re
 
 	abi = syscall_abi(regs, nr, abi);
 #define SYSCALL_CASE(a, number, o, c)				\
-	if (abi == a && nr == number) {				\
+	if (abi == a && nr == (number)) {			\
 		op = o;						\
 		call = c;					\
 	} else
@@ -1319,25 +1333,76 @@ int fexit_helper_do_shmat(unsigned long long *ctx)
  * tracepoints would spare the host's other syscalls, but they never fire
  * for compat calls. This runs for every syscall on the host, so the number
  * is tested first, read directly from the trusted regs pointer. */
+
+/* Whether the number is one of ours in any ABI (the operations not asked
+ * for fold away at load time). A number the kernel did not dispatch (-1,
+ * "no syscall", at the exit of rt_sigreturn or of a call a ptrace tracer
+ * skipped) is none of them. */
+#define NR_MATCHES(a, number, o, c) || (nr == (number) && (c == CALL_IPC || traced(o)))
+#define SHM_NR(nr) (false SHM_SYSCALLS(NR_MATCHES))
+
+/* A thread that a ptrace tracer or a seccomp filter can make skip a call
+ * (SECCOMP_RET_ERRNO, _TRACE, _USER_NOTIF, PTRACE_SYSEMU): its sys_exit
+ * alone does not tell whether the call ran. */
+static __always_inline bool calls_may_be_skipped(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (BPF_CORE_READ(task, ptrace))
+		return true;
+	if (bpf_core_field_exists(task->seccomp.mode))
+		return BPF_CORE_READ(task, seccomp.mode) != 0;
+	return false;
+}
+
+/* Fires after ptrace and seccomp let a call through, before it runs. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tp_sys_enter, struct pt_regs *regs, long id)
+{
+	long nr = syscall_nr(regs);
+	__u32 tid, value = nr;
+
+	if (!SHM_NR(nr) || !calls_may_be_skipped())
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&dispatched, &tid, &value, BPF_ANY);
+	return 0;
+}
+
+/* Whether the call this thread leaves ran (a skipped call never reached
+ * any shared-memory code: not reported, in any mode). */
+static __always_inline bool call_ran(long nr)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 *entered;
+	bool ran;
+
+	if (!calls_may_be_skipped())
+		return true;
+	entered = bpf_map_lookup_elem(&dispatched, &tid);
+	ran = entered && *entered == (__u32)nr;
+	if (entered)
+		bpf_map_delete_elem(&dispatched, &tid);
+	return ran;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct shm_args args = {};
 	long nr = syscall_nr(regs);
 
-	/* Cheap tests first: whether the number is one of ours in any ABI
-	 * (the operations not asked for fold away at load time). */
-#define NR_MATCHES(a, number, o, c) || (nr == number && (c == CALL_IPC || traced(o)))
-	if (!(false SHM_SYSCALLS(NR_MATCHES)))
+	if (!SHM_NR(nr))
 		return 0;
-#undef NR_MATCHES
 	/* No shared-memory function returns ENOSYS: the call ran none (an
 	 * x32 number on a kernel without x32, a number the kernel refused). */
-	if (ret == -ENOSYS)
+	if (ret == -ENOSYS || !call_ran(nr))
 		return 0;
 	if (decode_call(&args, regs, current_abi(), true) != 1)
 		return 0;
 	return complete(&args, syscall_ret(&args, ret));
 }
+#undef SHM_NR
+#undef NR_MATCHES
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
