@@ -823,28 +823,72 @@ fn syscall_numbers_with_high_bits_are_decoded_as_the_kernel_does() {
     assert_reports_calls_that_ran(&tracer.stop(), &calls);
 }
 
-/// rax = 0x40000000 | 29: x32 shmget. Debian's kernels (and this host's)
-/// have no CONFIG_X86_X32_ABI: ENOSYS, no shared-memory function runs, and
-/// nothing may be reported. On an x32 kernel it runs, and is reported with
-/// ABI x32.
-fn x32_shmget_is_reported_only_where_it_runs() {
+/// rax = 0x40000000 | 29: x32 shmget, then 0x40000000 | 31: x32 shmctl.
+/// Debian's cloud kernels (and this host's) have no CONFIG_X86_X32_ABI:
+/// ENOSYS, no shared-memory function runs, and nothing may be reported.
+/// Where x32 runs (a kernel booted with `syscall.x32=y`, as the VM matrix's
+/// trixie-x32 is, where this fails if it does not), each call is reported
+/// once with ABI x32, the shmctl as shmctl.
+fn x32_calls_are_reported_only_where_they_run() {
     let mut segments = Segments::default();
     let missing = unique_key(31);
-    let tracer = trace_this_thread("--json");
+    let tid = gettid().to_string();
+    let tracer = Tracer::start(&["--json", "-t", &tid, "--events", "all"]);
     let nr = X32_SYSCALL_BIT | nix::libc::SYS_shmget as u64;
     let calls = [
         raw_shmget(nr, "x32", missing, 0, 0),
         raw_shmget(nr, "x32", IPC_PRIVATE, 4096, IPC_CREAT | 0o600),
     ];
+    let id = calls[1].ret;
+    let rmid = (id >= 0).then(|| {
+        let shmctl = X32_SYSCALL_BIT | nix::libc::SYS_shmctl as u64;
+        raw_syscall3(shmctl, id as u64, IPC_RMID as u64, 0)
+    });
     for call in &calls {
         segments.track(call.ret);
     }
+    let done = tracer.stop();
+    let expected = std::fs::read_to_string("/proc/cmdline")
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|arg| arg == "syscall.x32=y");
     if calls[0].ret == -38 {
+        assert!(
+            !expected,
+            "booted with syscall.x32=y, yet x32 calls fail with ENOSYS"
+        );
         eprintln!(
             "note: this kernel has no x32 system calls (ENOSYS); checked that none is reported"
         );
+        assert_reports_calls_that_ran(&done, &calls);
+        return;
     }
-    assert_reports_calls_that_ran(&tracer.stop(), &calls);
+    done.assert_success();
+    let events = done.json_events();
+    assert_eq!(events.len(), 3, "two shmget and one shmctl: {events:#?}");
+    for (event, call) in events.iter().zip(&calls) {
+        assert_event(event, call);
+    }
+    assert_eq!(rmid, Some(0), "x32 IPC_RMID");
+    let shmctl = &events[2];
+    assert_eq!(
+        (
+            &shmctl["abi"],
+            &shmctl["event"],
+            &shmctl["shmid"],
+            &shmctl["cmd"],
+            &shmctl["ret"]
+        ),
+        (
+            &"x32".into(),
+            &"shmctl".into(),
+            &id.into(),
+            &"IPC_RMID".into(),
+            &0.into()
+        ),
+        "{shmctl}"
+    );
+    assert_eq!(done.summary(), (3, 0));
 }
 
 /// The mode this pass runs in, where the test is told (kprobe and fentry
@@ -965,19 +1009,6 @@ fn ipc_shmat_address_is_the_kernels_or_marked() {
     if sees_do_shmat() == Some(true) {
         assert_eq!(from_user, 0, "this mode takes the address from the kernel");
     }
-}
-
-/// The AArch32 workload (tests/support/arm32-workload.c, static armhf),
-/// where SHMGET_TRACE_ARM32_WORKLOAD says or in the VM guests' /vm.
-fn arm32_workload() -> String {
-    let path = std::env::var("SHMGET_TRACE_ARM32_WORKLOAD")
-        .unwrap_or_else(|_| "/vm/arm32-workload".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "the AArch32 workload {path} is missing: tests/vm/matrix.sh --arch arm64 builds it; \
-         SHMGET_TRACE_ARM32_WORKLOAD names another"
-    );
-    path
 }
 
 /// Ends the process when dropped (a test that failed midway).
@@ -1490,8 +1521,8 @@ fn main() {
         )
         .only_on("x86_64"),
         bpf_per_mode(
-            "x32_shmget_is_reported_only_where_it_runs",
-            x32_shmget_is_reported_only_where_it_runs,
+            "x32_calls_are_reported_only_where_they_run",
+            x32_calls_are_reported_only_where_they_run,
         )
         .only_on("x86_64"),
         bpf_per_mode(

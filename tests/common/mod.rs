@@ -19,6 +19,7 @@ pub mod syscalls;
 #[path = "../support/expect.rs"]
 pub mod expect;
 
+pub mod quiet;
 pub mod workload;
 
 pub use expect::Call;
@@ -220,6 +221,19 @@ pub fn main(tests: &[Test]) -> ! {
         })
         .collect();
     libtest_mimic::run(&args, trials).exit()
+}
+
+/// The AArch32 workload (tests/support/arm32-workload.c, static armhf),
+/// where SHMGET_TRACE_ARM32_WORKLOAD says or in the VM guests' /vm.
+pub fn arm32_workload() -> String {
+    let path = std::env::var("SHMGET_TRACE_ARM32_WORKLOAD")
+        .unwrap_or_else(|_| "/vm/arm32-workload".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "the AArch32 workload {path} is missing: tests/vm/matrix.sh --arch arm64 builds it; \
+         SHMGET_TRACE_ARM32_WORKLOAD names another"
+    );
+    path
 }
 
 /// A key unique to this process and call site, so parallel tests and other

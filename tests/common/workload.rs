@@ -12,6 +12,10 @@
 //!   shmat:SHMID:FLAGS           x86_64 shmat (detached again at once);
 //!                               SHMID `last`: the segment made last
 //!   shmctl:SHMID:CMD            x86_64 shmctl, no buffer; SHMID as shmat
+//!   quiet:NAME                  a program that makes no shared-memory
+//!                               call (tests/common/quiet.rs), or all
+//!   seccomp-refuses-shmget      from here on a seccomp filter fails every
+//!                               shmget with EPERM (ia32 ipc() too)
 //!   sysctl:NAME:VALUE           writes /proc/sys/kernel/NAME (shmmax,
 //!                               shmmni, shmall): with --unshare-ipc, the
 //!                               private namespace's own
@@ -78,6 +82,8 @@ pub fn run_if_asked() {
                 let _ = std::io::stdin().lock().read_line(&mut line);
             }
             "--exec-without-capabilities" => exec_without_capabilities(args.collect()),
+            step if step.starts_with("quiet:") => super::quiet::run(&step["quiet:".len()..]),
+            "seccomp-refuses-shmget" => seccomp_refuses_shmget(),
             step => {
                 let parts: Vec<&str> = step.split(':').collect();
                 let n = |i: usize| parts.get(i).and_then(|s| number(s));
@@ -245,5 +251,50 @@ impl Drop for Workload {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Installs a seccomp filter that fails every shmget of this process with
+/// EPERM (SECCOMP_RET_ERRNO), and the ia32 ipc() and shmget calls too: the
+/// kernel answers them without running any shared-memory code.
+fn seccomp_refuses_shmget() {
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const NR: u32 = 0; // offsets in struct seccomp_data
+    const ARCH: u32 = 4;
+    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH_NATIVE: u32 = 0xc000_003e;
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH_NATIVE: u32 = 0xc000_00b7;
+    const RET_ERRNO: u32 = 0x0005_0000;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let filter = [
+        op(LD_W_ABS, 0, 0, ARCH),
+        op(JEQ_K, 0, 2, AUDIT_ARCH_NATIVE),
+        op(LD_W_ABS, 0, 0, NR),
+        op(JEQ_K, 4, 5, libc::SYS_shmget as u32),
+        op(JEQ_K, 0, 4, AUDIT_ARCH_I386),
+        op(LD_W_ABS, 0, 0, NR),
+        op(JEQ_K, 1, 0, IA32_NR_IPC),
+        op(JEQ_K, 0, 1, IA32_NR_SHMGET),
+        op(RET_K, 0, 0, RET_ERRNO | libc::EPERM as u32),
+        op(RET_K, 0, 0, RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: a valid filter program that outlives the call (the kernel
+    // copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &program),
+            0,
+            "seccomp filter"
+        );
     }
 }
