@@ -12,7 +12,7 @@ as_root() {
 
 # Installs the system packages the build and the tests need, where missing.
 install_build_packages() {
-    local packages=(clang libelf-dev zlib1g-dev pkg-config make util-linux)
+    local packages=(clang libelf-dev zlib1g-dev pkg-config make util-linux strace)
     local missing=() package
     for package in "${packages[@]}"; do
         dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
