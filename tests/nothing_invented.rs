@@ -43,9 +43,15 @@ fn programs_that_make_no_shared_memory_call_are_never_reported() {
     let done = tracer.stop();
     done.assert_success();
     let events = done.json_events();
+    // By the cgroup's id (its inode), which every event carries, and its path.
+    let cgroup_id = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&cgroup.0).unwrap());
     let invented: Vec<&Value> = events
         .iter()
-        .filter(|e| e["cgroup_path"] == cgroup.relative().as_str() || e["pid"] == tracer_pid)
+        .filter(|e| {
+            e["cgroup"] == cgroup_id
+                || e["cgroup_path"] == cgroup.relative().as_str()
+                || e["pid"] == tracer_pid
+        })
         .collect();
     eprintln!(
         "note: {} events from programs that made no shared-memory call, {} events in all",
