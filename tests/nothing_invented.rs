@@ -105,8 +105,9 @@ fn parse_strace(text: &str) -> Vec<StraceCall> {
     text.lines()
         .filter(|l| !l.contains("+++") && !l.contains("---"))
         .map(|line| {
-            let (tid, rest) = line.split_once(' ').expect("strace -f: tid first");
-            let (name, rest) = rest.split_once('(').expect("a call");
+            // The tid first, padded to a width when it is short.
+            let (tid, rest) = line.trim_start().split_once(' ').expect("strace -f: tid first");
+            let (name, rest) = rest.trim_start().split_once('(').expect("a call");
             // strace pads the call to a column before `= `.
             let (args, result) = rest.split_once(')').expect("its arguments");
             let result = result.trim_start().strip_prefix("= ").expect("= result");

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Fetch what tests/vm/run-in-vm.sh needs into a cache folder, without touching the host's packages:
 #   - Debian kernels (bullseye 5.10, bookworm 6.1, trixie 6.12) -> CACHE/kernels/<suite>/
+#   - trixie's GENERIC amd64 kernel (linux-image-amd64, not -cloud-amd64: CONFIG_X86_X32_ABI=y,
+#     off unless booted with syscall.x32=y) -> CACHE/kernels/trixie-x32/ (about 108 MB .deb)
 #   - Debian's qemu-system-x86 (+ BIOS files and the shared libs the host lacks) -> CACHE/qemu/
 #   - busybox-static -> CACHE/busybox/
 # With --arch arm64, the same for the arm64 guests under CACHE/arm64/: Debian's arm64 kernels,
-# qemu-system-aarch64 (from qemu-system-arm, an amd64 package) and arm64 busybox-static.
+# qemu-system-aarch64 (from qemu-system-arm, an amd64 package) and arm64 busybox-static; and
+# bookworm's strace:arm64 with the arm64 libraries it depends on (libc6, ...), unpacked into
+# CACHE/arm64/strace/ (a tree with usr/bin/strace, lib/aarch64-linux-gnu/...; matrix.sh bundles
+# it into the guests). The amd64 guests get the host's own /usr/bin/strace instead.
 # Usage: tests/vm/fetch.sh [--refresh] [--arch amd64|arm64] [CACHE_DIR]
 #   CACHE_DIR defaults to ${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm} (outside the repo).
 #   --refresh re-runs the private `apt-get update` and re-resolves everything.
@@ -36,7 +41,11 @@ BASE=$CACHE
 exec 9>"$CACHE/.fetch.lock"
 flock 9
 
-KERNEL_SUITES=(bullseye bookworm trixie)
+# Kernel names: a suite (its cloud kernel, else its generic one), or SUITE-x32 (amd64 only: the
+# suite's generic kernel, which has the x32 ABI built in; run-in-vm.sh's caller boots it with
+# syscall.x32=y).
+KERNELS=(bullseye bookworm trixie)
+[[ $ARCH == amd64 ]] && KERNELS+=(trixie-x32)
 TOOLS_SUITE=bookworm          # qemu + busybox: same release as the host userland (Debian 12)
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
@@ -157,8 +166,8 @@ download() {
 }
 
 # --- Kernels ---
-check_config() { # config file -> prints the missing options
-    local cfg=$1 opt arch_opts='CONFIG_IA32_EMULATION CONFIG_SERIAL_8250_CONSOLE'
+check_config() { # config file [extra options] -> prints the missing options
+    local cfg=$1 opt arch_opts="CONFIG_IA32_EMULATION CONFIG_SERIAL_8250_CONSOLE ${2:-}"
     # arm64: AArch32 callers (COMPAT) and the PL011 console of qemu's virt machine.
     [[ $ARCH == arm64 ]] && arch_opts='CONFIG_COMPAT CONFIG_SYSVIPC_COMPAT CONFIG_SERIAL_AMBA_PL011_CONSOLE'
     for opt in CONFIG_KPROBES CONFIG_DEBUG_INFO_BTF CONFIG_KPROBE_EVENTS \
@@ -170,15 +179,19 @@ check_config() { # config file -> prints the missing options
 }
 
 fetch_kernel() {
-    local suite=$1
-    local out=$BASE/kernels/$suite flavour meta img deb tmp cfg missing key=$suite
+    local name=$1 suite=${1%-x32}
+    local out=$BASE/kernels/$name flavour meta img deb tmp cfg missing key=$suite
+    local -a flavours=(cloud-$ARCH $ARCH)
+    local extra=''
+    # x32: only the generic flavour has it (the cloud kernels have CONFIG_X86_X32_ABI unset).
+    [[ $name == *-x32 ]] && flavours=($ARCH) extra=CONFIG_X86_X32_ABI
     if [[ $REFRESH == 0 && -f $out/kernel.env ]]; then
         # shellcheck disable=SC1091
-        (. "$out/kernel.env" && [[ -f $VMLINUZ ]]) && { log "kernel $suite: cached ($(. "$out/kernel.env"; echo "$KVER"))"; return; }
+        (. "$out/kernel.env" && [[ -f $VMLINUZ ]]) && { log "kernel $name: cached ($(. "$out/kernel.env"; echo "$KVER"))"; return; }
     fi
     [[ $ARCH == amd64 ]] || key=$suite-$ARCH
     update_suite "$key"
-    for flavour in cloud-$ARCH $ARCH; do
+    for flavour in "${flavours[@]}"; do
         meta=linux-image-$flavour
         # The meta-package depends on the versioned image package: that is the kernel to use.
         img=$(pkg_deps "$key" "$meta" | tr ' |' '\n\n' | grep -E '^linux-image-[0-9]' | head -n1)
@@ -189,7 +202,7 @@ fetch_kernel() {
         # Only ./boot (vmlinuz, config, System.map): the initramfs loads no modules.
         dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" ./boot
         cfg=$(ls "$tmp"/boot/config-* | head -n1)
-        missing=$(check_config "$cfg")
+        missing=$(check_config "$cfg" "$extra")
         if [[ -n $missing ]]; then
             log "$img ($suite) lacks: $(echo $missing) - trying the next flavour"
             rm -rf "$tmp"; continue
@@ -199,6 +212,7 @@ fetch_kernel() {
         rm -rf "$out"; mkdir -p "$out"
         mv "$tmp/boot" "$out/boot"; rmdir "$tmp"
         cat >"$out/kernel.env" <<EOF
+NAME=$name
 SUITE=$suite
 ARCH=$ARCH
 FLAVOUR=$flavour
@@ -208,10 +222,10 @@ KVER=$kver
 VMLINUZ=$out/boot/vmlinuz-$kver
 CONFIG=$out/boot/config-$kver
 EOF
-        log "kernel $suite: $img $(dpkg-deb -f "$deb" Version) -> $out/boot/vmlinuz-$kver"
+        log "kernel $name: $img $(dpkg-deb -f "$deb" Version) -> $out/boot/vmlinuz-$kver"
         return
     done
-    die "no suitable kernel for $suite"
+    die "no suitable kernel for $name"
 }
 
 # --- qemu + busybox (bookworm), extracted, plus the libraries the host does not have ---
@@ -291,8 +305,36 @@ qemu_libpath() {
     echo "$q/usr/lib/x86_64-linux-gnu:$q/lib/x86_64-linux-gnu:$q/usr/lib/x86_64-linux-gnu/ceph"
 }
 
-for s in "${KERNEL_SUITES[@]}"; do fetch_kernel "$s"; done
+# --- strace for the arm64 guests: strace:arm64 and its lib* dependencies, unpacked, not installed ---
+fetch_strace() {
+    local suite=$TOOLS_SUITE-$ARCH sdir=$BASE/strace
+    if [[ $REFRESH == 0 && -f $sdir/.done ]]; then log "strace ($ARCH): cached"; return; fi
+    update_suite "$suite"
+    local -a queue=(strace) debs=()
+    local -A seen=()
+    local pkg group alt
+    while ((${#queue[@]})); do
+        pkg=${queue[0]}; queue=("${queue[@]:1}")
+        [[ -n ${seen[$pkg]:-} ]] && continue
+        seen[$pkg]=1
+        debs+=("$(download "$suite" "$pkg")")
+        while read -r group; do
+            alt=${group%% *}   # first alternative; only libraries matter to running the binary
+            case $alt in lib*) queue+=("$alt") ;; esac
+        done < <(pkg_deps "$suite" "$pkg")
+    done
+    rm -rf "$sdir"; mkdir -p "$sdir"
+    local d
+    for d in "${debs[@]}"; do dpkg-deb -x "$d" "$sdir"; done
+    printf '%s\n' "${debs[@]##*/}" >"$sdir/packages.txt"
+    [[ -f $sdir/usr/bin/strace ]] || die "strace ($ARCH) has no usr/bin/strace"
+    touch "$sdir/.done"
+    log "strace ($ARCH): ${debs[*]##*/}"
+}
+
+for s in "${KERNELS[@]}"; do fetch_kernel "$s"; done
 fetch_tools
+[[ $ARCH == amd64 ]] || fetch_strace
 # apt's binary caches (~60 MB per suite) are rebuilt from the lists whenever needed.
 rm -f "$CACHE"/apt/*/cache/*.bin
 log "done: cache in $CACHE ($(du -sh "$CACHE" | cut -f1); downloaded .debs: $(du -sh "$CACHE/debs" | cut -f1))"

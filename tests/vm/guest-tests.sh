@@ -9,6 +9,8 @@
 #   --timeout  per test binary and mode (busybox timeout, then everything it left is killed).
 # Markers (each on a line of its own):
 #   @@KERNEL <uname -r> <uname -m>
+#   @@CMDLINE <the kernel's command line>
+#   @@STRACE <strace -V's first line, or "missing">   (/usr/bin/strace, bundled by matrix.sh)
 #   @@AUTO <mode auto chose, or ?>          from one `shmget-trace -v --attach auto` run
 #   @@BEGIN <mode> <binary>                 then the test binary's own output (stdout+stderr)
 #   @@UNAVAILABLE <mode> <the tracer's one-line refusal>   a mode this kernel cannot do (arm64
@@ -35,6 +37,8 @@ done
 TRACER=/bin/shmget-trace
 OUT=/tmp/guest-tests.out
 echo "@@KERNEL $(uname -r) $(uname -m)"
+echo "@@CMDLINE $(cat /proc/cmdline)"
+if command -v strace >/dev/null; then echo "@@STRACE $(strace -V 2>&1 | head -n 1)"; else echo "@@STRACE missing"; fi
 
 # Which mode auto takes here, and that the tracer runs at all.
 "$TRACER" -v --attach auto --tsv -d 0.2 >"$OUT" 2>&1 </dev/null

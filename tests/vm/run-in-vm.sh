@@ -6,7 +6,8 @@
 #            [-v] [--add HOST_PATH:GUEST_PATH]... [--append 'KERNEL ARGS'] [--mem 1G] [--smp 2]
 #            -- /path/to/static-binary [args...]
 #   SUITE     bullseye (5.10) | bookworm (6.1) | trixie (6.12), as fetched by fetch.sh;
-#             or a path to a vmlinuz file.
+#             trixie-x32 (amd64: trixie's generic 6.12 kernel, with x32 built in; x32 calls
+#             work only with --append syscall.x32=y); or a path to a vmlinuz file.
 #   --arch    the guest's architecture (default amd64): arm64 boots Debian's arm64 kernels under
 #             qemu-system-aarch64 (TCG, virt machine), from fetch.sh --arch arm64's cache.
 #   --cache   defaults to ${SHMGET_TRACE_VM_CACHE:-$HOME/.cache/shmget-trace-vm}; fetch.sh is
@@ -66,7 +67,7 @@ BASE=$CACHE
 if [[ -f $KERNEL ]]; then
     VMLINUZ=$(cd "$(dirname "$KERNEL")" && pwd)/$(basename "$KERNEL"); KVER=$(basename "$KERNEL")
 else
-    [[ $KERNEL =~ ^[a-z]+$ ]] || die "bad --kernel: $KERNEL"
+    [[ $KERNEL =~ ^[a-z][a-z0-9-]*$ ]] || die "bad --kernel: $KERNEL"
     if [[ ! -f $BASE/kernels/$KERNEL/kernel.env || ! -f $BASE/qemu/.done || ! -f $BASE/busybox/.done ]]; then
         echo "run-in-vm: cache incomplete, running fetch.sh --arch $ARCH $CACHE" >&2
         "$HERE/fetch.sh" --arch "$ARCH" "$CACHE" >&2 || die "fetch.sh failed"
