@@ -106,7 +106,10 @@ fn parse_strace(text: &str) -> Vec<StraceCall> {
         .filter(|l| !l.contains("+++") && !l.contains("---"))
         .map(|line| {
             // The tid first, padded to a width when it is short.
-            let (tid, rest) = line.trim_start().split_once(' ').expect("strace -f: tid first");
+            let (tid, rest) = line
+                .trim_start()
+                .split_once(' ')
+                .expect("strace -f: tid first");
             let (name, rest) = rest.trim_start().split_once('(').expect("a call");
             // strace pads the call to a column before `= `.
             let (args, result) = rest.split_once(')').expect("its arguments");
