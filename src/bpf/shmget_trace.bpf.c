@@ -1326,13 +1326,15 @@ int fexit_helper_do_shmat(unsigned long long *ctx)
 }
 
 /* ---- tracepoint mode ----
- * One program on raw_syscalls:sys_exit, through BTF. At exit the user
- * registers that the entry saved still hold the call's arguments (the
+ * Programs on raw_syscalls:sys_exit and sys_enter, through BTF. At exit the
+ * user registers that the entry saved still hold the call's arguments (the
  * kernel writes only the return value, to ax), so arguments and result come
- * together: no pairing map, and no tracefs. The syscalls:sys_*_shmget
- * tracepoints would spare the host's other syscalls, but they never fire
- * for compat calls. This runs for every syscall on the host, so the number
- * is tested first, read directly from the trusted regs pointer. */
+ * together, and no tracefs is needed; sys_enter only marks, for threads
+ * that ptrace or seccomp could make skip a call, the calls that went
+ * through. The syscalls:sys_*_shmget tracepoints would spare the host's
+ * other syscalls, but they never fire for compat calls. Both run for every
+ * syscall on the host, so the number is tested first, read directly from
+ * the trusted regs pointer. */
 
 /* Whether the number is one of ours in any ABI (the operations not asked
  * for fold away at load time). A number the kernel did not dispatch (-1,
